@@ -1,0 +1,200 @@
+//! The running application: shared state, configuration reloads, and the server loop.
+//!
+//! `main.rs` and the integration tests both start lookout through [`run`], on a listener
+//! they bound themselves (tests use `127.0.0.1:0`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+
+use crate::config::{self, Config, LogFormat, Sources};
+use crate::exporter::Exporter;
+use crate::http;
+use crate::shutdown::Shutdown;
+
+/// Errors that stop lookout.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Command-line values that override the file, on start and on every reload.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub state_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Overrides {
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.state_dir {
+            config.state_dir.clone_from(dir);
+        }
+        if let Some(level) = &self.log_level {
+            config.log.level.clone_from(level);
+        }
+        if let Some(format) = self.log_format {
+            config.log.format = format;
+        }
+    }
+}
+
+/// Loads the configuration: the file if given, else the built-in default.
+pub fn load_config(
+    path: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> Result<Config, config::Error> {
+    let mut config = match path {
+        Some(path) => config::load(path, &Sources::system())?,
+        None => Config::builtin(),
+    };
+    overrides.apply(&mut config);
+    Ok(config)
+}
+
+/// State shared by every request handler and background task.
+#[derive(Debug)]
+pub struct AppState {
+    config: ArcSwap<Config>,
+    exporter: Exporter,
+    overrides: Overrides,
+    ready: AtomicBool,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    pub fn new(config: Config, overrides: Overrides) -> Arc<Self> {
+        Arc::new(Self {
+            exporter: Exporter::new(&config),
+            config: ArcSwap::from_pointee(config),
+            overrides,
+            ready: AtomicBool::new(false),
+            reloading: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    pub fn exporter(&self) -> &Exporter {
+        &self.exporter
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks lookout ready to serve (done by [`run`] once the server is up).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Re-reads the configuration file. An invalid file keeps the running configuration
+    /// and returns why; the outcome is also logged and exported as a metric.
+    pub async fn reload(&self) -> Result<(), config::Error> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let current = self.config();
+        let Some(path) = current.source.clone() else {
+            tracing::info!("running on the built-in configuration; nothing to reload");
+            return Ok(());
+        };
+        let overrides = self.overrides.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_config(Some(&path), &overrides))
+            .await
+            .unwrap_or_else(|error| unreachable!("config loading does not panic: {error}"));
+        match loaded {
+            Ok(config) => {
+                if config.listen != current.listen {
+                    tracing::warn!(old = %current.listen, new = %config.listen, "listen address changes need a restart");
+                }
+                self.exporter.apply(&config);
+                self.config.store(Arc::new(config));
+                self.exporter.self_metrics().config_loaded(true);
+                tracing::info!("configuration reloaded");
+                Ok(())
+            }
+            Err(error) => {
+                self.exporter.self_metrics().config_loaded(false);
+                tracing::error!(%error, "configuration reload failed; keeping the running configuration");
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Binds the configured listen address.
+pub async fn bind(config: &Config) -> Result<TcpListener, Error> {
+    TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })
+}
+
+/// Serves until `shutdown` fires, then drains in-flight requests and returns.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    reload_on_sighup(Arc::clone(&state), shutdown.clone());
+    let router = http::router(Arc::clone(&state));
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "lookout listening");
+    }
+    state.set_ready(true);
+    let stop = shutdown.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.wait().await })
+        .await
+        .map_err(Error::Serve)?;
+    tracing::info!("lookout stopped");
+    Ok(())
+}
+
+fn reload_on_sighup(state: Arc<AppState>, shutdown: Shutdown) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; reload with POST /-/reload");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => return,
+                received = hangup.recv() => {
+                    if received.is_none() {
+                        return;
+                    }
+                    tracing::info!("received SIGHUP; reloading configuration");
+                    // The outcome is logged by `reload` itself.
+                    let _ = state.reload().await;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,149 @@
+//! The command line (clap): global flags that override the file, and the subcommands.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, AppState, Overrides};
+use crate::config::{self, LogFormat, Sources};
+use crate::shutdown::{self, Shutdown};
+use crate::telemetry;
+
+/// The file `--config` defaults to.
+pub const DEFAULT_CONFIG: &str = "lookout.yaml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lookout",
+    version,
+    about = "Host and SQL business metrics for Prometheus, and an Alertmanager relay to DingTalk, WeCom and SMS"
+)]
+pub struct Cli {
+    /// Configuration file. When it is not given and `lookout.yaml` does not exist,
+    /// lookout runs on built-in defaults (host metrics on 0.0.0.0:9788).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding `listen:` in the file.
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: Option<SocketAddr>,
+    /// State directory (outbox, demo database), overriding `state_dir:`.
+    #[arg(long = "state-dir", global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Log filter: error, warn, info, debug, trace, or a directive like `lookout=debug,info`.
+    #[arg(long = "log.level", global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format.
+    #[arg(long = "log.format", global = true, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a configuration file without side effects; print every error with its
+    /// file, line, column and key path; exit non-zero on error.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    config::validate::parse_listen(text)
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    text.parse()
+}
+
+impl Cli {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            state_dir: self.state_dir.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format,
+        }
+    }
+
+    /// The config file to load: `--config`, else `lookout.yaml` if it exists.
+    fn config_path(&self) -> Option<PathBuf> {
+        self.config.clone().or_else(|| {
+            let default = Path::new(DEFAULT_CONFIG);
+            default.exists().then(|| default.to_owned())
+        })
+    }
+}
+
+/// Runs the parsed command line.
+pub fn main(cli: Cli) -> ExitCode {
+    match &cli.command {
+        Some(Command::CheckConfig { file }) => check_config(file),
+        None => serve(&cli),
+    }
+}
+
+fn check_config(file: &Path) -> ExitCode {
+    match config::load(file, &Sources::system()) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} databases, {} queries, {} channels, {} receivers)",
+                file.display(),
+                config.databases.len(),
+                config.queries.len(),
+                config.channels.len(),
+                config.receivers.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(cli: &Cli) -> ExitCode {
+    let overrides = cli.overrides();
+    let path = cli.config_path();
+    let config = match app::load_config(path.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&config.log.level, config.log.format);
+    if path.is_none() {
+        tracing::info!("no {DEFAULT_CONFIG} found; running on built-in defaults");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let listener = app::bind(&config).await?;
+        let shutdown = Shutdown::new();
+        shutdown::on_signals(shutdown.clone());
+        let state = AppState::new(config, overrides);
+        app::run(listener, state, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "lookout failed");
+            eprintln!("lookout: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Configuration: the YAML file → [`raw`] structs → one pure [`validate`] step → [`Config`].
+//!
+//! Loading is the only step that touches the outside world (the file, the environment,
+//! `*_file` secrets, all through [`Sources`]); validation is a pure function that returns
+//! every error at once, each with the file, line, column and key path.
+
+pub mod raw;
+pub mod secret;
+pub mod validate;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+pub use secret::Secret;
+pub use validate::validate;
+use yaml::Position;
+
+/// Where a configuration came from and how to reach the outside while loading it.
+pub struct Sources<'a> {
+    /// Looks up an environment variable.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Reads a `*_file` secret.
+    pub read_file: &'a dyn Fn(&Path) -> std::io::Result<String>,
+}
+
+impl Sources<'static> {
+    /// The process environment and the real file system.
+    pub fn system() -> Self {
+        Sources {
+            env: &|name| std::env::var(name).ok(),
+            read_file: &|path| std::fs::read_to_string(path),
+        }
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub position: Position,
+    /// Dotted key path, e.g. `channels.ops.retry.initial` or `queries[2].metrics[0].name`.
+    pub path: String,
+    pub message: String,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{file}: cannot read config: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render(file, diagnostics))]
+    Invalid {
+        file: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn render(file: &str, diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "{}",
+            Located {
+                file,
+                diagnostic: d
+            }
+        ));
+    }
+    out
+}
+
+/// `file:line:column: path: message`.
+struct Located<'a> {
+    file: &'a str,
+    diagnostic: &'a Diagnostic,
+}
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.diagnostic;
+        write!(
+            f,
+            "{}:{}:{}: ",
+            self.file, d.position.line, d.position.column
+        )?;
+        if !d.path.is_empty() {
+            write!(f, "{}: ", d.path)?;
+        }
+        f.write_str(&d.message)
+    }
+}
+
+/// Reads, parses and validates the file at `path`.
+pub fn load(path: &Path, sources: &Sources<'_>) -> Result<Config, Error> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let mut config = parse_str(&file, &text, sources)?;
+    config.source = Some(path.to_owned());
+    Ok(config)
+}
+
+/// Parses and validates configuration text; `file` names it in errors.
+pub fn parse_str(file: &str, text: &str, sources: &Sources<'_>) -> Result<Config, Error> {
+    let invalid = |diagnostics| Error::Invalid {
+        file: file.to_owned(),
+        diagnostics,
+    };
+    let document = yaml::parse(text).map_err(|d| invalid(vec![d]))?;
+    let mut errors = Vec::new();
+    let raw = decode_document(document, sources, &mut errors);
+    match validate(&raw.config, &raw.positions, sources.read_file) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(invalid(errors)),
+        Err(more) => {
+            errors.extend(more);
+            errors.sort_by_key(|d| (d.position.line, d.position.column));
+            errors.dedup();
+            Err(invalid(errors))
+        }
+    }
+}
+
+/// The raw configuration with the position index validation needs.
+pub struct Decoded {
+    pub config: raw::RawConfig,
+    pub positions: yaml::Positions,
+}
+
+fn decode_document(
+    document: yaml::Document,
+    sources: &Sources<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> Decoded {
+    use marked_yaml::Node;
+
+    let positions = document.positions;
+    let mut root = Node::Mapping(document.root);
+    yaml::expand_env(&mut root, "", sources.env, errors);
+    let Node::Mapping(root) = root else {
+        unreachable!("expand_env keeps the node kind")
+    };
+
+    let mut config = raw::RawConfig::default();
+    let mut top = marked_yaml::types::MarkedMappingNode::new_empty(*root.span());
+    for (key, node) in root.iter() {
+        let name = key.as_str();
+        let p = &positions;
+        match name {
+            "log" => config.log = yaml::decode(node, name, p, errors).unwrap_or_default(),
+            "web" => config.web = yaml::decode(node, name, p, errors).unwrap_or_default(),
+            "host" => config.host = yaml::decode(node, name, p, errors).unwrap_or_default(),
+            "relay" => config.relay = yaml::decode(node, name, p, errors).unwrap_or_default(),
+            "databases" => config.databases = yaml::decode_map(node, name, p, errors),
+            "queries" => config.queries = yaml::decode_seq(node, name, p, errors),
+            "channels" => config.channels = yaml::decode_channels(node, p, errors),
+            "receivers" => config.receivers = yaml::decode_map(node, name, p, errors),
+            _ => {
+                top.insert(key.clone(), node.clone());
+            }
+        }
+    }
+    // Scalars and unknown top-level keys; an unknown key's error lists every section.
+    let before = errors.len();
+    config.top = yaml::decode(&Node::Mapping(top), "", &positions, errors).unwrap_or_default();
+    for error in errors.iter_mut().skip(before) {
+        if let Some((head, _)) = error.message.split_once(" (expected one of:") {
+            error.message = format!("{head} (expected one of: {})", TOP_LEVEL_KEYS.join(", "));
+        }
+    }
+    Decoded { config, positions }
+}
+
+/// Every key the top level accepts.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "timezone",
+    "state_dir",
+    "log",
+    "web",
+    "host",
+    "databases",
+    "queries",
+    "channels",
+    "relay",
+    "receivers",
+];
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from; `None` for the built-in default.
+    pub source: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub timezone: chrono_tz::Tz,
+    pub state_dir: PathBuf,
+    pub log: LogConfig,
+    pub web: WebConfig,
+    pub host: HostConfig,
+    pub databases: BTreeMap<String, Database>,
+    pub queries: Vec<Query>,
+    pub channels: BTreeMap<String, Channel>,
+    pub relay: RelayConfig,
+    pub receivers: BTreeMap<String, Receiver>,
+}
+
+impl Config {
+    /// The configuration an empty file gives.
+    pub fn builtin() -> Self {
+        match parse_str("<built-in>", "", &Sources::system()) {
+            Ok(config) => config,
+            Err(error) => unreachable!("the empty configuration is valid: {error}"),
+        }
+    }
+}
+
+/// Log settings; the command line overrides them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing` filter directive such as `info` or `lookout=debug,info`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "logfmt" => Ok(Self::Logfmt),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "unknown log format `{other}` (expected logfmt or json)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Guards `/alertmanager/*` and `/-/reload` (and `/metrics` with `metrics_auth`).
+    pub auth: Option<InboundAuth>,
+    pub metrics_auth: bool,
+    pub max_body_bytes: usize,
+}
+
+/// Credentials an inbound request must present (Alertmanager's `http_config`).
+#[derive(Debug, Clone)]
+pub enum InboundAuth {
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
+}
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub enabled: bool,
+    /// A scrape reuses host values collected less than this long ago.
+    pub max_age: Duration,
+    pub mount_points_exclude: Regex,
+    pub fs_types_exclude: Regex,
+    pub mount_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Mysql,
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub kind: DatabaseKind,
+    /// The URL as configured; may not carry a password (use `password`).
+    pub url: String,
+    pub password: Option<Secret>,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub name: String,
+    pub database: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub stale_after: Duration,
+    pub max_series: u32,
+    pub const_labels: BTreeMap<String, String>,
+    pub sql: String,
+    pub metrics: Vec<MetricSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Gauge,
+    Counter,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricSpec {
+    pub name: String,
+    pub help: String,
+    pub kind: MetricKind,
+    pub labels: Vec<String>,
+    pub value: String,
+    pub const_labels: BTreeMap<String, String>,
+}
+
+/// A send budget: `count` messages per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+/// Backoff bounds for retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+/// Settings every channel kind has, with per-kind defaults.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub rate_limit: Rate,
+    pub retry: Retry,
+    pub timeout: Duration,
+    pub proxy: Option<String>,
+    pub template: Option<PathBuf>,
+    pub send_resolved: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Mention {
+    pub mobiles: Vec<String>,
+    pub user_ids: Vec<String>,
+    pub all_on_severity: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub name: String,
+    pub delivery: Delivery,
+    pub kind: ChannelKind,
+}
+
+/// The closed set of channel kinds.
+#[derive(Debug, Clone)]
+pub enum ChannelKind {
+    Dingtalk {
+        url: Secret,
+        secret: Option<Secret>,
+        mention: Mention,
+        markdown: bool,
+    },
+    Wecom {
+        url: Secret,
+        mention: Mention,
+        markdown: bool,
+    },
+    AliyunSms {
+        endpoint: String,
+        access_key_id: String,
+        access_key_secret: Secret,
+        sign_name: String,
+        template_code: String,
+        template_params: BTreeMap<String, String>,
+        phone_numbers: Vec<String>,
+    },
+    TencentSms {
+        endpoint: String,
+        region: String,
+        secret_id: String,
+        secret_key: Secret,
+        sdk_app_id: String,
+        sign_name: String,
+        template_id: String,
+        template_params: Vec<String>,
+        phone_numbers: Vec<String>,
+    },
+    Console,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub dedupe_window: Duration,
+    pub rate_limit_pause: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub channels: Vec<String>,
+}

@@ -1,0 +1,244 @@
+//! The configuration as written in the file: serde structs close to the YAML, with
+//! every value still a string where validation has something to say about it.
+//!
+//! Every struct denies unknown keys. Channels are deserialized by hand on their `type`
+//! key (see `yaml::channel`), because serde's internally tagged enums buffer their input
+//! and lose both `deny_unknown_fields` and source positions.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole file. Sections are deserialized one entry at a time by `config::load`, so
+/// this struct only names the scalar top-level keys and the small sections.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTop {
+    pub listen: Option<String>,
+    pub timezone: Option<String>,
+    pub state_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub auth: Option<RawAuth>,
+    pub metrics_auth: Option<bool>,
+    pub max_body_bytes: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<String>,
+    pub basic_auth: Option<RawBasicAuth>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub enabled: Option<bool>,
+    pub max_age: Option<String>,
+    pub filesystem: Option<RawFilesystem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilesystem {
+    pub mount_points_exclude: Option<String>,
+    pub fs_types_exclude: Option<String>,
+    pub mount_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub max_connections: Option<u32>,
+    pub connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuery {
+    pub name: Option<String>,
+    pub database: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub stale_after: Option<String>,
+    pub max_series: Option<u32>,
+    pub const_labels: Option<BTreeMap<String, String>>,
+    pub sql: Option<String>,
+    #[serde(default)]
+    pub metrics: Vec<RawMetric>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    pub name: Option<String>,
+    pub help: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub value: Option<String>,
+    pub const_labels: Option<BTreeMap<String, String>>,
+}
+
+/// Settings every sending channel shares.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub initial: Option<String>,
+    pub max: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMention {
+    #[serde(default)]
+    pub mobiles: Vec<String>,
+    #[serde(default)]
+    pub user_ids: Vec<String>,
+    #[serde(default)]
+    pub all_on_severity: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDingtalk {
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<String>,
+    pub mention: Option<RawMention>,
+    pub message_type: Option<String>,
+    pub rate_limit: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub timeout: Option<String>,
+    pub proxy: Option<String>,
+    pub template: Option<String>,
+    pub send_resolved: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWecom {
+    pub url: Option<String>,
+    pub mention: Option<RawMention>,
+    pub message_type: Option<String>,
+    pub rate_limit: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub timeout: Option<String>,
+    pub proxy: Option<String>,
+    pub template: Option<String>,
+    pub send_resolved: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAliyunSms {
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<String>,
+    pub access_key_secret_file: Option<String>,
+    pub sign_name: Option<String>,
+    pub template_code: Option<String>,
+    #[serde(default)]
+    pub template_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+    pub rate_limit: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub timeout: Option<String>,
+    pub proxy: Option<String>,
+    pub send_resolved: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTencentSms {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub secret_id: Option<String>,
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<String>,
+    pub sdk_app_id: Option<String>,
+    pub sign_name: Option<String>,
+    pub template_id: Option<String>,
+    #[serde(default)]
+    pub template_params: Vec<String>,
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+    pub rate_limit: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub timeout: Option<String>,
+    pub proxy: Option<String>,
+    pub send_resolved: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    pub template: Option<String>,
+    pub send_resolved: Option<bool>,
+}
+
+/// One channel, by its `type` key.
+#[derive(Debug)]
+pub enum RawChannel {
+    Dingtalk(RawDingtalk),
+    Wecom(RawWecom),
+    AliyunSms(RawAliyunSms),
+    TencentSms(RawTencentSms),
+    Console(RawConsole),
+}
+
+/// The accepted values of a channel's `type` key.
+pub const CHANNEL_TYPES: &[&str] = &["dingtalk", "wecom", "aliyun_sms", "tencent_sms", "console"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelay {
+    pub dedupe_window: Option<String>,
+    pub rate_limit_pause: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceiver {
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+/// Everything the file said, after per-section deserialization.
+#[derive(Debug, Default)]
+pub struct RawConfig {
+    pub top: RawTop,
+    pub log: RawLog,
+    pub web: RawWeb,
+    pub host: RawHost,
+    pub databases: BTreeMap<String, RawDatabase>,
+    pub queries: Vec<RawQuery>,
+    pub channels: BTreeMap<String, RawChannel>,
+    pub relay: RawRelay,
+    pub receivers: BTreeMap<String, RawReceiver>,
+}

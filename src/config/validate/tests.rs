@@ -1,0 +1,270 @@
+//! Table tests for configuration errors: each bad file names file, line, column and key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::{ChannelKind, Error, InboundAuth, Sources, parse_str};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "DINGTALK_TOKEN" => Some("tok123".to_owned()),
+        "DINGTALK_SECRET" => Some("SECdeadbeef".to_owned()),
+        _ => None,
+    }
+}
+
+fn read_file(path: &Path) -> std::io::Result<String> {
+    match path.to_str() {
+        Some("/run/secrets/token") => Ok("bearer-from-file\n".to_owned()),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory",
+        )),
+    }
+}
+
+fn sources() -> Sources<'static> {
+    Sources {
+        env: &env,
+        read_file: &read_file,
+    }
+}
+
+fn errors(yaml: &str) -> String {
+    match parse_str("test.yaml", yaml, &sources()) {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(error @ Error::Invalid { .. }) => error.to_string(),
+        Err(other) => panic!("unexpected error kind: {other}"),
+    }
+}
+
+#[test]
+fn bad_configs_name_file_line_column_and_key() {
+    let table: &[(&str, &str)] = &[
+        // unknown key at the top
+        (
+            "listen: 0.0.0.0:9788\nlisten_addr: x\n",
+            "test.yaml:2:1: listen_addr: unknown key `listen_addr`",
+        ),
+        // unknown key inside a section
+        (
+            "host:\n  enabled: true\n  enabeld: false\n",
+            "test.yaml:3:3: host.enabeld: unknown key `enabeld`",
+        ),
+        // wrong type
+        (
+            "host:\n  enabled: maybe\n",
+            "test.yaml:2:12: host.enabled: expected a boolean",
+        ),
+        (
+            "web:\n  metrics_auth: [1]\n",
+            "test.yaml:2:17: web.metrics_auth:",
+        ),
+        // bad duration, bad size
+        (
+            "host:\n  max_age: 5 parsecs\n",
+            "test.yaml:2:3: host.max_age: invalid duration `5 parsecs`",
+        ),
+        (
+            "host:\n  max_age: 60\n",
+            "test.yaml:2:3: host.max_age: duration `60` needs a unit",
+        ),
+        (
+            "web:\n  max_body_bytes: 1 lightyear\n",
+            "test.yaml:2:3: web.max_body_bytes: unknown size unit",
+        ),
+        // missing environment variable
+        (
+            "channels:\n  ops:\n    type: dingtalk\n    url: https://x/robot/send?access_token=${NOPE}\n",
+            "test.yaml:4:10: channels.ops.url: environment variable `NOPE` is not set",
+        ),
+        // unreadable *_file
+        (
+            "web:\n  auth:\n    bearer_token_file: /nonexistent/token\n",
+            "test.yaml:3:5: web.auth.bearer_token_file: cannot read `/nonexistent/token`",
+        ),
+        // bad listen, bad time zone, bad regex
+        (
+            "listen: nowhere\n",
+            "test.yaml:1:1: listen: invalid listen address `nowhere`",
+        ),
+        (
+            "timezone: Mars/Olympus\n",
+            "test.yaml:1:1: timezone: unknown time zone `Mars/Olympus`",
+        ),
+        (
+            "host:\n  filesystem:\n    fs_types_exclude: '(unclosed'\n",
+            "test.yaml:3:5: host.filesystem.fs_types_exclude: invalid regular expression",
+        ),
+        // YAML syntax error and duplicate keys
+        ("host: [unclosed\n", "test.yaml:2:1: invalid YAML"),
+        (
+            "listen: a\nlisten: b\n",
+            "test.yaml:2:1: duplicate key `listen`",
+        ),
+        // channels: unknown type, missing type, misspelled key
+        (
+            "channels:\n  x:\n    type: pager\n",
+            "test.yaml:3:5: channels.x.type: unknown channel type `pager`",
+        ),
+        (
+            "channels:\n  x:\n    url: https://a\n",
+            "test.yaml:2:3: channels.x: missing key `type`",
+        ),
+        // receivers referencing unknown channels
+        (
+            "receivers:\n  critical:\n    channels: [nope]\n",
+            "test.yaml:3:5: receivers.critical.channels: unknown channel `nope`",
+        ),
+        // queries: unknown database, reserved label, bad metric name
+        (
+            "queries:\n  - name: q\n    database: shop\n    sql: SELECT 1 AS v\n    metrics:\n      - { name: 'bad-name', value: v, labels: [le] }\n",
+            "test.yaml:3:5: queries[0].database: unknown database `shop`",
+        ),
+    ];
+    for (yaml, expected) in table {
+        let message = errors(yaml);
+        assert!(
+            message.contains(expected),
+            "config:\n{yaml}\nexpected: {expected}\ngot:\n{message}"
+        );
+    }
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let yaml = "\
+listen: nowhere
+timezone: Mars/Olympus
+host:
+  max_age: soon
+  enabeld: true
+channels:
+  a: { type: dingtalk, url: 'https://x', secrett: y }
+  b: { type: wecom, url: 'https://x', keyy: y }
+queries:
+  - name: q
+    database: none
+    sql: SELECT 1
+    metrics: [{ name: 'm', value: v, labels: [quantile] }]
+";
+    let message = errors(yaml);
+    for expected in [
+        "test.yaml:1:1: listen:",
+        "test.yaml:2:1: timezone:",
+        "test.yaml:5:3: host.enabeld: unknown key",
+        "channels.a.secrett: unknown key `secrett`",
+        "channels.b.keyy: unknown key `keyy`",
+        "queries[0].database: unknown database `none`",
+        "label name `quantile` is reserved",
+    ] {
+        assert!(
+            message.contains(expected),
+            "expected {expected} in:\n{message}"
+        );
+    }
+}
+
+#[test]
+fn misspelled_key_is_rejected_for_every_channel_kind() {
+    for kind in crate::config::raw::CHANNEL_TYPES {
+        let yaml = format!("channels:\n  c:\n    type: {kind}\n    no_such_key: 1\n");
+        let message = errors(&yaml);
+        assert!(
+            message.contains("test.yaml:4:5: channels.c.no_such_key: unknown key `no_such_key`"),
+            "{kind}: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_full_config_validates_with_defaults_and_secrets() {
+    let yaml = "\
+listen: 127.0.0.1:0
+web:
+  auth: { bearer_token_file: /run/secrets/token }
+  max_body_bytes: 512KiB
+host:
+  max_age: 500ms
+databases:
+  shop: { url: 'sqlite:///tmp/shop.db' }
+queries:
+  - name: users
+    database: shop
+    interval: 30s
+    sql: SELECT COUNT(*) AS n FROM users
+    metrics: [{ name: shop_users, help: Users., value: n }]
+channels:
+  ops:
+    type: dingtalk
+    url: https://oapi.dingtalk.com/robot/send?access_token=${DINGTALK_TOKEN}
+    secret: ${DINGTALK_SECRET}
+  sms:
+    type: aliyun_sms
+    access_key_id: AK
+    access_key_secret: SK
+    sign_name: 监控告警
+    template_code: SMS_1
+    phone_numbers: ['13800000000']
+  console: { type: console }
+receivers:
+  critical: { channels: [sms, ops, console] }
+";
+    let config = parse_str("full.yaml", yaml, &sources()).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:0");
+    assert_eq!(config.web.max_body_bytes, 512 * 1024);
+    assert!(
+        matches!(&config.web.auth, Some(InboundAuth::Bearer(t)) if t.expose() == "bearer-from-file")
+    );
+    assert_eq!(config.host.max_age, Duration::from_millis(500));
+    assert_eq!(config.timezone, chrono_tz::Asia::Shanghai);
+    let q = &config.queries[0];
+    assert_eq!(
+        (q.interval, q.timeout, q.stale_after),
+        (
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+            Duration::from_secs(90)
+        )
+    );
+    let ops = &config.channels["ops"];
+    assert_eq!(ops.delivery.rate_limit.count, 20);
+    match &ops.kind {
+        ChannelKind::Dingtalk { url, secret, .. } => {
+            assert!(url.expose().ends_with("access_token=tok123"));
+            assert_eq!(secret.as_ref().map(|s| s.expose()), Some("SECdeadbeef"));
+        }
+        other => panic!("unexpected kind {other:?}"),
+    }
+    assert!(!config.channels["sms"].delivery.send_resolved);
+    // Secrets never show in Debug output.
+    let debug = format!("{config:?}");
+    for secret in ["tok123", "SECdeadbeef", "bearer-from-file", "\"SK\""] {
+        assert!(!debug.contains(secret), "{secret} leaked into Debug");
+    }
+}
+
+#[test]
+fn empty_file_gives_the_defaults() {
+    let config = parse_str("empty.yaml", "", &sources()).unwrap();
+    assert_eq!(config.listen.to_string(), "0.0.0.0:9788");
+    assert!(config.host.enabled);
+    assert!(config.host.mount_points_exclude.is_match("/proc/sys"));
+    assert!(!config.host.mount_points_exclude.is_match("/home"));
+}
+
+#[test]
+fn value_parsers() {
+    use super::{parse_bytes, parse_duration, parse_rate};
+    assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+    assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+    assert!(parse_duration("10").is_err());
+    assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
+    assert_eq!(parse_bytes("4096").unwrap(), 4096);
+    assert_eq!(parse_bytes("1.5KiB").unwrap(), 1536);
+    assert!(parse_bytes("0").is_err());
+    assert_eq!(parse_rate("20/min").unwrap().count, 20);
+    assert_eq!(parse_rate("2/s").unwrap().per, Duration::from_secs(1));
+    assert!(parse_rate("0/min").is_err());
+    assert!(parse_rate("fast").is_err());
+}

@@ -1,0 +1,124 @@
+//! The metric model shared by every collector: a family of samples, encoded by
+//! prometheus-client so that escaping and number formatting live in one well-kept place.
+
+use std::borrow::Cow;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// Label name/value pairs of one sample, in exposition order.
+pub type Labels = Vec<(Cow<'static, str>, String)>;
+
+/// Whether a family is a monotonic counter or a gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic; the family name excludes `_total`, the encoder appends it.
+    Counter,
+    /// Any value.
+    Gauge,
+}
+
+/// One sample: a label set and a value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// A metric family. For counters `name` is given *without* the `_total` suffix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    pub name: Cow<'static, str>,
+    pub help: Cow<'static, str>,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    /// An empty gauge family.
+    pub fn gauge(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name, help, Kind::Gauge)
+    }
+
+    /// An empty counter family; `name` without `_total`.
+    pub fn counter(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name, help, Kind::Counter)
+    }
+
+    fn new(
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
+        kind: Kind,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Appends a sample and returns `self` for chaining.
+    pub fn with(mut self, labels: Labels, value: f64) -> Self {
+        self.push(labels, value);
+        self
+    }
+
+    /// Appends a sample.
+    pub fn push(&mut self, labels: Labels, value: f64) {
+        self.samples.push(Sample { labels, value });
+    }
+
+    /// The name samples carry in the exposition (`_total` appended for counters).
+    pub fn sample_name(&self) -> Cow<'_, str> {
+        match self.kind {
+            Kind::Counter => Cow::Owned(format!("{}_total", self.name)),
+            Kind::Gauge => Cow::Borrowed(&self.name),
+        }
+    }
+
+    /// Encodes this family through a prometheus-client descriptor encoder.
+    pub fn encode(&self, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        let metric_type = match self.kind {
+            Kind::Counter => MetricType::Counter,
+            Kind::Gauge => MetricType::Gauge,
+        };
+        let mut metric = encoder.encode_descriptor(&self.name, &self.help, None, metric_type)?;
+        for sample in &self.samples {
+            let labels = sample.labels.as_slice();
+            let family = metric.encode_family(&labels)?;
+            match self.kind {
+                Kind::Counter => ConstCounter::new(sample.value).encode(family)?,
+                Kind::Gauge => ConstGauge::new(sample.value).encode(family)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a label set from string pairs.
+pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (Cow::Borrowed(k), v.to_owned()))
+        .collect()
+}
+
+/// A collector over a fixed list of families (used for snapshots).
+#[derive(Debug, Default)]
+pub struct Families(pub Vec<Family>);
+
+impl Collector for Families {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for family in &self.0 {
+            family.encode(&mut encoder)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! The exporter: everything `/metrics` serves.
+//!
+//! A scrape never collects anything itself when a fresh enough exposition exists: the
+//! encoded body (per format and encoding) is cached for `host.max_age` (1 s by default),
+//! so a flood of scrapers costs one collection per second, and each scrape is a cache
+//! lookup and a copy of reference-counted bytes. When the cache is stale, one scrape
+//! refreshes it while concurrent ones wait for that same refresh (single flight).
+//! SQL results (a later capability) are snapshots kept up to date in the background.
+
+pub mod exposition;
+pub mod family;
+pub mod host;
+pub mod process;
+pub mod selfmetrics;
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use bytes::Bytes;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Registry;
+
+pub use exposition::Format;
+use family::Family;
+use host::{HostCollector, HostSettings};
+use selfmetrics::SelfMetrics;
+
+use crate::config::Config;
+
+/// Errors while building an exposition.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("encoding metrics: {0}")]
+    Encode(#[from] std::fmt::Error),
+    #[error("compressing metrics: {0}")]
+    Compress(#[from] std::io::Error),
+}
+
+/// A swappable list of families that the registry encodes as they are at scrape time.
+#[derive(Debug, Default)]
+pub struct Snapshot(ArcSwap<Vec<Family>>);
+
+impl Snapshot {
+    pub fn replace(&self, families: Vec<Family>) {
+        self.0.store(Arc::new(families));
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for family in self.0.load().iter() {
+            family.encode(&mut encoder)?;
+        }
+        Ok(())
+    }
+}
+
+/// The process metrics, read when the exposition is built.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for family in process::collect() {
+            family.encode(&mut encoder)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Cached {
+    built: Instant,
+    body: Bytes,
+}
+
+/// Serves `/metrics`.
+#[derive(Debug)]
+pub struct Exporter {
+    registry: Registry,
+    host: ArcSwapOption<HostCollector>,
+    host_families: Arc<Snapshot>,
+    host_collected: std::sync::Mutex<Option<Instant>>,
+    max_age: ArcSwap<Duration>,
+    /// Indexed by [`slot`].
+    cache: [ArcSwapOption<Cached>; 4],
+    refresh: tokio::sync::Mutex<()>,
+    self_metrics: SelfMetrics,
+}
+
+fn slot(format: Format, gzip: bool) -> usize {
+    match (format, gzip) {
+        (Format::Text, false) => 0,
+        (Format::Text, true) => 1,
+        (Format::OpenMetrics, false) => 2,
+        (Format::OpenMetrics, true) => 3,
+    }
+}
+
+impl Exporter {
+    pub fn new(config: &Config) -> Self {
+        let mut registry = Registry::default();
+        let self_metrics = SelfMetrics::register(&mut registry);
+        let host_families = Arc::new(Snapshot::default());
+        registry.register_collector(Box::new(Arc::clone(&host_families)));
+        registry.register_collector(Box::new(ProcessCollector));
+        let exporter = Self {
+            registry,
+            host: ArcSwapOption::empty(),
+            host_families,
+            host_collected: std::sync::Mutex::new(None),
+            max_age: ArcSwap::from_pointee(config.host.max_age),
+            cache: Default::default(),
+            refresh: tokio::sync::Mutex::new(()),
+            self_metrics,
+        };
+        exporter.apply(config);
+        exporter
+    }
+
+    pub fn self_metrics(&self) -> &SelfMetrics {
+        &self.self_metrics
+    }
+
+    /// Takes the exporter settings of a (re)loaded configuration.
+    pub fn apply(&self, config: &Config) {
+        let host = config.host.enabled.then(|| {
+            Arc::new(HostCollector::new(HostSettings {
+                mount_points_exclude: config.host.mount_points_exclude.clone(),
+                fs_types_exclude: config.host.fs_types_exclude.clone(),
+                mount_timeout: config.host.mount_timeout,
+            }))
+        });
+        if host.is_none() {
+            self.host_families.replace(Vec::new());
+        }
+        self.host.store(host);
+        self.max_age.store(Arc::new(config.host.max_age));
+        self.invalidate();
+    }
+
+    /// Drops cached expositions so the next scrape rebuilds.
+    pub fn invalidate(&self) {
+        for slot in &self.cache {
+            slot.store(None);
+        }
+    }
+
+    /// The exposition body in `format`, gzip-compressed if asked.
+    pub async fn scrape(&self, format: Format, gzip: bool) -> Result<Bytes, Error> {
+        let slot = &self.cache[slot(format, gzip)];
+        let max_age = **self.max_age.load();
+        if let Some(cached) = slot.load_full().filter(|c| c.built.elapsed() < max_age) {
+            return Ok(cached.body.clone());
+        }
+        let _refreshing = self.refresh.lock().await;
+        // Another scrape may have refreshed while this one waited.
+        if let Some(cached) = slot.load_full().filter(|c| c.built.elapsed() < max_age) {
+            return Ok(cached.body.clone());
+        }
+        self.refresh_host(max_age).await;
+        let body = self.encode(format, gzip)?;
+        slot.store(Some(Arc::new(Cached {
+            built: Instant::now(),
+            body: body.clone(),
+        })));
+        Ok(body)
+    }
+
+    /// Collects host metrics unless the last collection is younger than `max_age`.
+    async fn refresh_host(&self, max_age: Duration) {
+        let Some(host) = self.host.load_full() else {
+            return;
+        };
+        let last = self.host_collected.lock().ok().and_then(|at| *at);
+        if last.is_some_and(|at| at.elapsed() < max_age) {
+            return;
+        }
+        match tokio::task::spawn_blocking(move || host.collect()).await {
+            Ok(report) => {
+                let mut families = report.families;
+                families.extend(selfmetrics::collector_families(&report.collectors));
+                self.host_families.replace(families);
+                if let Ok(mut at) = self.host_collected.lock() {
+                    *at = Some(Instant::now());
+                }
+            }
+            Err(error) => tracing::error!(%error, "host collection panicked"),
+        }
+    }
+
+    fn encode(&self, format: Format, gzip: bool) -> Result<Bytes, Error> {
+        let mut openmetrics = String::with_capacity(64 * 1024);
+        prometheus_client::encoding::text::encode(&mut openmetrics, &self.registry)?;
+        let text = match format {
+            Format::OpenMetrics => openmetrics,
+            Format::Text => exposition::openmetrics_to_text(&openmetrics),
+        };
+        if !gzip {
+            return Ok(Bytes::from(text));
+        }
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(text.len() / 4),
+            flate2::Compression::fast(),
+        );
+        encoder.write_all(text.as_bytes())?;
+        Ok(Bytes::from(encoder.finish()?))
+    }
+}

@@ -1,0 +1,13 @@
+//! lookout: a monitoring sidecar — node_exporter-compatible host metrics, SQL business
+//! metrics, and an Alertmanager relay to DingTalk, WeCom and SMS — in one binary.
+//!
+//! `main.rs` only parses the command line; everything else lives here so that tests can
+//! start the real server through [`app::run`].
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod exporter;
+pub mod http;
+pub mod shutdown;
+pub mod telemetry;

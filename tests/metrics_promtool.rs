@@ -1,0 +1,115 @@
+//! `promtool check metrics` accepts lookout's text 0.0.4 exposition with no findings except
+//! the camelCase notes on node_exporter's own meminfo names, which compatibility requires.
+//!
+//! promtool 2.42 reads stdin, prints one finding per line on stderr, e.g.
+//! `node_memory_MemTotal_bytes metric names should be written in 'snake_case' not 'camelCase'`,
+//! and exits 0 when clean, 3 when it only has lint findings, 1 when it cannot parse.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use regex::Regex;
+use support::{Lookout, http_get, lookout::HOST_ONLY_CONFIG, require_binary};
+
+/// The only finding allowed: node_exporter's meminfo field names (`MemTotal`,
+/// `HugePages_Total`, …) are camelCase by design.
+const ALLOWED_FINDING: &str =
+    r"^node_memory_[A-Za-z0-9_]+ metric names should be written in 'snake_case' not 'camelCase'$";
+
+#[test]
+fn promtool_finds_nothing_but_meminfo_camel_case() {
+    let Some(promtool) = require_binary("promtool") else {
+        return;
+    };
+    let lookout = Lookout::start(HOST_ONLY_CONFIG);
+    let response = http_get(
+        &lookout.url("/metrics"),
+        &[("Accept", "text/plain;version=0.0.4")],
+    )
+    .expect("GET /metrics");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let body = response.text();
+    // Not vacuous: the host and self metrics are there.
+    for expected in [
+        "node_cpu_seconds_total{",
+        "node_memory_MemTotal_bytes ",
+        "lookout_",
+    ] {
+        assert!(
+            body.contains(expected),
+            "/metrics lacks {expected:?}:\n{body}"
+        );
+    }
+
+    let (code, output) = promtool_check_metrics(&promtool, &body);
+    let allowed = Regex::new(ALLOWED_FINDING).expect("valid regex");
+    let (camel_case, findings): (Vec<&str>, Vec<&str>) = output
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .partition(|line| allowed.is_match(line));
+    assert!(
+        findings.is_empty(),
+        "promtool check metrics reported:\n{}",
+        findings.join("\n")
+    );
+    // Exit 3 means "lint findings" — allowed only when every finding is an allowed note.
+    let expected_code = if camel_case.is_empty() { 0 } else { 3 };
+    assert_eq!(code, Some(expected_code), "promtool output:\n{output}");
+}
+
+#[test]
+fn the_allowed_finding_pattern_is_narrow() {
+    let allowed = Regex::new(ALLOWED_FINDING).expect("valid regex");
+    for line in [
+        "node_memory_MemTotal_bytes metric names should be written in 'snake_case' not 'camelCase'",
+        "node_memory_HugePages_Total metric names should be written in 'snake_case' not 'camelCase'",
+    ] {
+        assert!(allowed.is_match(line), "{line}");
+    }
+    for line in [
+        "node_netstat_Tcp_InSegs metric names should be written in 'snake_case' not 'camelCase'",
+        "lookout_queryErrors_total metric names should be written in 'snake_case' not 'camelCase'",
+        "node_memory_MemTotal_bytes no help text",
+        "node_memory_MemTotal counter metrics should have \"_total\" suffix",
+    ] {
+        assert!(!allowed.is_match(line), "{line}");
+    }
+}
+
+#[test]
+fn promtool_reports_a_bad_exposition() {
+    // Guards the harness: promtool really lints what it is fed.
+    let Some(promtool) = require_binary("promtool") else {
+        return;
+    };
+    let (code, output) = promtool_check_metrics(&promtool, "# TYPE requests counter\nrequests 1\n");
+    assert_eq!(code, Some(3), "{output}");
+    assert!(output.contains("requests"), "{output}");
+}
+
+/// Pipes `text` into `promtool check metrics`; returns the exit code and stdout+stderr.
+fn promtool_check_metrics(promtool: &std::path::Path, text: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("promtool runs");
+    let mut combined = String::from_utf8_lossy(&output.stdout).into_owned();
+    combined.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), combined)
+}

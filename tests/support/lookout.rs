@@ -1,0 +1,108 @@
+//! A guard for the real `lookout` binary: temp dir with config and state, free port,
+//! waits for `/-/ready`, captures stdout/stderr to files, killed on drop.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::process::ChildGuard;
+
+/// A config that only enables host metrics.
+pub(crate) const HOST_ONLY_CONFIG: &str = "host:\n  enabled: true\n";
+
+/// Generous: a debug build under a loaded 2-core CI box.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running lookout; killed when dropped.
+pub(crate) struct Lookout {
+    // Declared before `dir` so the process dies before its state dir is removed.
+    process: ChildGuard,
+    dir: TempDir,
+}
+
+impl Lookout {
+    /// Starts lookout with `config` as its config file.
+    pub(crate) fn start(config: &str) -> Lookout {
+        Lookout::start_with_args(config, &[])
+    }
+
+    /// Starts lookout with `config` and extra command-line arguments.
+    pub(crate) fn start_with_args(config: &str, extra_args: &[&str]) -> Lookout {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("lookout.yaml");
+        std::fs::write(&config_path, config).expect("write config");
+        let state_dir = dir.path().join("state");
+        std::fs::create_dir(&state_dir).expect("create state dir");
+        let process = ChildGuard::start("lookout", dir.path(), "/-/ready", READY_TIMEOUT, |addr| {
+            let mut command = Command::new(binary());
+            command
+                .arg("--config")
+                .arg(&config_path)
+                .arg("--listen")
+                .arg(addr.to_string())
+                .arg("--state-dir")
+                .arg(&state_dir)
+                .args(extra_args);
+            command
+        });
+        Lookout { process, dir }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.process.addr()
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// `base_url()` followed by `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// From spawn to the first 200 on `/-/ready`.
+    pub(crate) fn startup(&self) -> Duration {
+        self.process.startup()
+    }
+
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.dir.path().join("lookout.yaml")
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything lookout wrote to stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.process.stderr()
+    }
+
+    /// Everything lookout wrote to stdout so far.
+    pub(crate) fn stdout(&self) -> String {
+        self.process.stdout()
+    }
+
+    /// Both logs, for panic messages.
+    pub(crate) fn logs(&self) -> String {
+        self.process.logs()
+    }
+
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+}
+
+/// The binary Cargo built for this test run.
+pub(crate) fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_lookout")
+}
