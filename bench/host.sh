@@ -19,6 +19,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 ACCEPT='text/plain;version=0.0.4'
 RESULTS="$ROOT/bench/results/host-$(date +%F).md"
+mkdir -p "$ROOT/bench/results"
 
 log() { printf '>> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

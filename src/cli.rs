@@ -79,10 +79,10 @@ impl Cli {
 }
 
 /// Runs the parsed command line.
-pub fn main(cli: Cli) -> ExitCode {
+pub fn main(cli: &Cli) -> ExitCode {
     match &cli.command {
         Some(Command::CheckConfig { file }) => check_config(file),
-        None => serve(&cli),
+        None => serve(cli),
     }
 }
 

@@ -3,5 +3,5 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    lookout::cli::main(lookout::cli::Cli::parse())
+    lookout::cli::main(&lookout::cli::Cli::parse())
 }

@@ -125,6 +125,13 @@ fn lookout_values_agree_with_node_exporter() {
         let after = node_exporter.scrape();
         let mem_total = before.scalar("node_memory_MemTotal_bytes").unwrap_or(0.0);
 
+        let compared = ours
+            .names_with_prefix("node_")
+            .map(|name| ours.get(name).len());
+        assert!(
+            compared.sum::<usize>() >= 20,
+            "lookout serves few node_ series"
+        );
         let mut failures = BTreeMap::new();
         for name in ours.names_with_prefix("node_") {
             for (labels, value) in ours.get(name) {

@@ -90,6 +90,15 @@ impl Family {
             Kind::Gauge => MetricType::Gauge,
         };
         let mut metric = encoder.encode_descriptor(&self.name, &self.help, None, metric_type)?;
+        if let [sample] = self.samples.as_slice()
+            && sample.labels.is_empty()
+        {
+            // Without labels: no `{}` after the name.
+            return match self.kind {
+                Kind::Counter => ConstCounter::new(sample.value).encode(metric),
+                Kind::Gauge => ConstGauge::new(sample.value).encode(metric),
+            };
+        }
         for sample in &self.samples {
             let labels = sample.labels.as_slice();
             let family = metric.encode_family(&labels)?;

@@ -67,18 +67,22 @@ fn unescape_octal(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&byte) = bytes.get(i) {
-        if byte == b'\\' {
-            if let Some(&[a, b, c]) = bytes.get(i + 1..i + 4) {
-                let digits = [a, b, c];
-                if a <= b'3' && digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                    out.push(((a - b'0') << 6) | ((b - b'0') << 3) | (c - b'0'));
-                    i += 4;
-                    continue;
-                }
+        let escaped = match bytes.get(i + 1..i + 4) {
+            Some(&[a, b, c]) if byte == b'\\' && is_octal_byte([a, b, c]) => {
+                Some(((a - b'0') << 6) | ((b - b'0') << 3) | (c - b'0'))
+            }
+            _ => None,
+        };
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                i += 4;
+            }
+            None => {
+                out.push(byte);
+                i += 1;
             }
         }
-        out.push(byte);
-        i += 1;
     }
     String::from_utf8(out)
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
@@ -88,6 +92,11 @@ impl AsRef<Mount> for Mount {
     fn as_ref(&self) -> &Mount {
         self
     }
+}
+
+/// Three octal digits that fit a byte (`\000` to `\377`).
+fn is_octal_byte(digits: [u8; 3]) -> bool {
+    digits[0] <= b'3' && digits.iter().all(|d| (b'0'..=b'7').contains(d))
 }
 
 /// Drops excluded mounts and repeated `device,fstype,mountpoint` label sets (first wins).
@@ -346,14 +355,16 @@ impl Statter {
         let now = Instant::now();
         let mut lost = 0;
         for (index, state) in states.iter_mut().enumerate() {
-            if let State::Running(start) = state {
-                if now.saturating_duration_since(*start) >= self.timeout {
-                    if let Some(mount) = mounts.get(index) {
-                        stuck.insert(mount.mount_point.clone());
-                    }
-                    *state = State::Finished(Outcome::DeviceError);
-                    lost += 1;
+            let overdue = match state {
+                State::Running(start) => now.saturating_duration_since(*start) >= self.timeout,
+                State::Queued | State::Finished(_) => false,
+            };
+            if overdue {
+                if let Some(mount) = mounts.get(index) {
+                    stuck.insert(mount.mount_point.clone());
                 }
+                *state = State::Finished(Outcome::DeviceError);
+                lost += 1;
             }
         }
         lost

@@ -49,12 +49,13 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Family>, Error> {
 
 /// `Active(anon)` → `Active_anon`, like node_exporter's `\((.*)\)` → `_$1`.
 fn field_name(key: &str) -> String {
-    if let Some((head, tail)) = key.split_once('(') {
-        if let Some((inner, after)) = tail.rsplit_once(')') {
-            return format!("{head}_{inner}{after}");
-        }
+    match key
+        .split_once('(')
+        .and_then(|(head, tail)| Some((head, tail.rsplit_once(')')?)))
+    {
+        Some((head, (inner, after))) => format!("{head}_{inner}{after}"),
+        None => key.to_owned(),
     }
-    key.to_owned()
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ impl Error {
         }
     }
 
-    fn unavailable(what: &'static str, detail: impl ToString) -> Self {
+    fn unavailable(what: &'static str, detail: &dyn std::fmt::Display) -> Self {
         Self::Unavailable {
             what,
             detail: detail.to_string(),
@@ -183,7 +183,7 @@ impl ProcPaths {
 #[derive(Debug)]
 enum Source {
     Procfs(ProcPaths),
-    Portable(portable::Portable),
+    Portable(Box<portable::Portable>),
 }
 
 /// Collects host metrics; blocking, so call it from a blocking thread.
@@ -210,14 +210,14 @@ impl HostCollector {
         let source = if std::fs::File::open(root.join("stat")).is_ok() {
             Source::Procfs(ProcPaths::new(root))
         } else {
-            Source::Portable(portable::Portable::default())
+            Source::Portable(Box::default())
         };
         Self::with_source(settings, source)
     }
 
     /// Always uses the sysinfo fallback, even where `/proc` exists.
     pub fn portable(settings: HostSettings) -> Self {
-        Self::with_source(settings, Source::Portable(portable::Portable::default()))
+        Self::with_source(settings, Source::Portable(Box::default()))
     }
 
     fn with_source(settings: HostSettings, source: Source) -> Self {

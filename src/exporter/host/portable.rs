@@ -41,10 +41,10 @@ fn get_or_init<'a, T>(
     init: impl FnOnce() -> Result<T, sysinfo::Error>,
 ) -> Result<&'a mut T, Error> {
     if slot.is_none() {
-        *slot = Some(init().map_err(|error| Error::unavailable(what, error))?);
+        *slot = Some(init().map_err(|error| Error::unavailable(what, &error))?);
     }
     slot.as_mut()
-        .ok_or_else(|| Error::unavailable(what, "not initialised"))
+        .ok_or_else(|| Error::unavailable(what, &"not initialised"))
 }
 
 impl Portable {
@@ -60,12 +60,12 @@ impl Portable {
         report.run("filesystem", || state.filesystem(settings));
         report.run("netdev", || state.netdev(netdev_exclude));
         report.run("loadavg", || {
-            let avg = System::load_average().map_err(|error| Error::unavailable("load", error))?;
+            let avg = System::load_average().map_err(|error| Error::unavailable("load", &error))?;
             Ok(load::families(avg.one, avg.five, avg.fifteen))
         });
         report.run("stat", || {
             let boot =
-                System::boot_time().map_err(|error| Error::unavailable("boot time", error))?;
+                System::boot_time().map_err(|error| Error::unavailable("boot time", &error))?;
             Ok(vec![
                 Family::gauge("node_boot_time_seconds", "Node boot time, in unixtime.")
                     .with(Vec::new(), boot as f64),
@@ -195,8 +195,11 @@ struct Interface<'a> {
     transmit_errs: u64,
 }
 
+/// A metric suffix and how to read it from an interface.
+type Column = (&'static str, fn(&Interface<'_>) -> u64);
+
 fn network_families(interfaces: &[Interface<'_>]) -> Vec<Family> {
-    let columns: [(&str, fn(&Interface<'_>) -> u64); 6] = [
+    let columns: [Column; 6] = [
         ("receive_bytes", |i| i.receive_bytes),
         ("receive_packets", |i| i.receive_packets),
         ("receive_errs", |i| i.receive_errs),

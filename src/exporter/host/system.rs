@@ -9,7 +9,7 @@ use crate::exporter::family::{Family, labels};
 pub(crate) fn time() -> Result<Vec<Family>, Error> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_err(|error| Error::unavailable("clock", error))?;
+        .map_err(|error| Error::unavailable("clock", &error))?;
     Ok(vec![
         Family::gauge(
             "node_time_seconds",
@@ -76,7 +76,7 @@ pub(crate) fn read_uname() -> Result<Uname, Error> {
 pub(crate) fn read_uname() -> Result<Uname, Error> {
     use sysinfo::System;
     Ok(Uname {
-        sysname: System::name().map_err(|error| Error::unavailable("os name", error))?,
+        sysname: System::name().map_err(|error| Error::unavailable("os name", &error))?,
         nodename: System::host_name().unwrap_or_default(),
         release: System::kernel_version().unwrap_or_default(),
         version: System::os_version().unwrap_or_default(),
