@@ -189,7 +189,7 @@ done
 for name in lookout node_exporter bare-hyper; do RSS_AFTER[$name]=$(rss_mb "${PID[$name]}"); done
 
 # --- report ---------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "n/a" }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }'; }
 series() { grep -vc '^#' "$1" || true; }

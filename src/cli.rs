@@ -49,6 +49,11 @@ pub enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Run one query once against its database and print the exposition text it gives.
+    Query {
+        /// The query's `name`.
+        name: String,
+    },
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -82,6 +87,7 @@ impl Cli {
 pub fn main(cli: &Cli) -> ExitCode {
     match &cli.command {
         Some(Command::CheckConfig { file }) => check_config(file),
+        Some(Command::Query { name }) => query(cli, name),
         None => serve(cli),
     }
 }
@@ -101,6 +107,43 @@ fn check_config(file: &Path) -> ExitCode {
         }
         Err(error) => {
             eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn query(cli: &Cli, name: &str) -> ExitCode {
+    let config = match app::load_config(cli.config_path().as_deref(), &cli.overrides()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init("warn", config.log.format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::exporter::sql::SqlExporter::run_now(&config, name)) {
+        Ok(families) => match crate::exporter::exposition::families_to_text(&families) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("cannot encode: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(error) => {
+            eprintln!("query `{name}`: {error}");
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@
 //! start the real server through [`app::run`].
 
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod exporter;

@@ -221,14 +221,14 @@ fn tolerance(name: &str, mem_total: f64) -> Tolerance {
         // Instantaneous counts of runnable/blocked tasks; the readers themselves run.
         "node_procs_running" | "node_procs_blocked" => Tolerance::Between(8.0),
         "node_forks_total" => Tolerance::Between(50.0),
-        "node_context_switches_total" | "node_intr_total" => Tolerance::Between(20_000.0),
+        "node_context_switches_total" | "node_intr_total" => Tolerance::Between(5_000.0),
         _ if name.starts_with("node_cpu_") => Tolerance::Between(0.5),
         _ if name.starts_with("node_memory_") && name.ends_with("_bytes") => {
-            Tolerance::Between((64.0 * MIB).max(mem_total * 0.005))
+            Tolerance::Between((16.0 * MIB).max(mem_total * 0.001))
         }
         _ if name.starts_with("node_memory_") => Tolerance::Between(16.0),
         "node_filesystem_free_bytes" | "node_filesystem_avail_bytes" => {
-            Tolerance::Between(64.0 * MIB)
+            Tolerance::Between(16.0 * MIB)
         }
         "node_filesystem_files_free" => Tolerance::Between(5_000.0),
         _ if name.ends_with("_bytes_total") => Tolerance::Between(4.0 * MIB),

@@ -287,7 +287,7 @@ pub enum DatabaseKind {
     Sqlite,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Database {
     pub kind: DatabaseKind,
     /// The URL as configured; may not carry a password (use `password`).
@@ -297,7 +297,7 @@ pub struct Database {
     pub connect_timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub name: String,
     pub database: String,
@@ -316,7 +316,7 @@ pub enum MetricKind {
     Counter,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricSpec {
     pub name: String,
     pub help: String,

@@ -378,6 +378,11 @@ impl Validator<'_> {
                 &join(path, "name"),
                 format!("metric name `{name}` must match [a-zA-Z_:][a-zA-Z0-9_:]*"),
             );
+        } else if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
+            self.error(
+                &join(path, "name"),
+                format!("metric names starting with `{prefix}` are lookout's own"),
+            );
         }
         let kind = match raw.kind.as_deref() {
             None | Some("gauge") => MetricKind::Gauge,
@@ -754,6 +759,9 @@ impl Validator<'_> {
         })
     }
 }
+
+/// Metric name prefixes lookout exports itself.
+const RESERVED_PREFIXES: &[&str] = &["lookout_", "process_", "node_"];
 
 /// Label names that Prometheus gives a meaning of its own.
 const RESERVED_LABELS: &[&str] = &["le", "quantile"];

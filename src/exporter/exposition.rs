@@ -130,6 +130,15 @@ pub fn openmetrics_to_text(openmetrics: &str) -> String {
     out
 }
 
+/// Encodes standalone families as text 0.0.4 (for `lookout query`).
+pub fn families_to_text(families: &[super::family::Family]) -> Result<String, std::fmt::Error> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(super::family::Families(families.to_vec())));
+    let mut openmetrics = String::new();
+    prometheus_client::encoding::text::encode(&mut openmetrics, &registry)?;
+    Ok(openmetrics_to_text(&openmetrics))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

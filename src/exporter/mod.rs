@@ -5,13 +5,14 @@
 //! so a flood of scrapers costs one collection per second, and each scrape is a cache
 //! lookup and a copy of reference-counted bytes. When the cache is stale, one scrape
 //! refreshes it while concurrent ones wait for that same refresh (single flight).
-//! SQL results (a later capability) are snapshots kept up to date in the background.
+//! SQL results are snapshots kept up to date in the background ([`sql`]).
 
 pub mod exposition;
 pub mod family;
 pub mod host;
 pub mod process;
 pub mod selfmetrics;
+pub mod sql;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -83,6 +84,7 @@ pub struct Exporter {
     registry: Registry,
     host: ArcSwapOption<HostCollector>,
     host_families: Arc<Snapshot>,
+    sql: Arc<sql::SqlExporter>,
     host_collected: std::sync::Mutex<Option<Instant>>,
     max_age: ArcSwap<Duration>,
     /// Indexed by [`slot`].
@@ -107,10 +109,13 @@ impl Exporter {
         let host_families = Arc::new(Snapshot::default());
         registry.register_collector(Box::new(Arc::clone(&host_families)));
         registry.register_collector(Box::new(ProcessCollector));
+        let sql = Arc::new(sql::SqlExporter::default());
+        registry.register_collector(Box::new(Arc::clone(&sql)));
         let exporter = Self {
             registry,
             host: ArcSwapOption::empty(),
             host_families,
+            sql,
             host_collected: std::sync::Mutex::new(None),
             max_age: ArcSwap::from_pointee(config.host.max_age),
             cache: Default::default(),
@@ -138,6 +143,10 @@ impl Exporter {
             self.host_families.replace(Vec::new());
         }
         self.host.store(host);
+        if let Ok(mut at) = self.host_collected.lock() {
+            *at = None;
+        }
+        self.sql.apply(config);
         self.max_age.store(Arc::new(config.host.max_age));
         self.invalidate();
     }

@@ -664,7 +664,7 @@ truncated line
 
     #[test]
     fn a_hung_mount_is_marked_stuck_and_skipped_until_it_returns() {
-        let timeout = Duration::from_millis(100);
+        let timeout = Duration::from_millis(200);
         let fake = Arc::new(Fake::default());
         let statter = fake.statter(timeout);
         let mounts = || vec![mount("/"), mount("/hung"), mount("/error"), mount("/data")];
@@ -732,7 +732,7 @@ truncated line
 
     #[test]
     fn mounts_queued_behind_hung_workers_are_still_statted() {
-        let timeout = Duration::from_millis(100);
+        let timeout = Duration::from_millis(200);
         let fake = Arc::new(Fake::default());
         let statter = fake.statter(timeout);
         let mut mounts: Vec<Mount> = (0..6).map(|i| mount(&format!("/hung{i}"))).collect();

@@ -1,0 +1,128 @@
+//! One configured database: its backend (a small pool) and its health. A database that
+//! cannot be reached is retried with capped exponential backoff: while it is backing off,
+//! queries fail at once without touching the network, so an outage never becomes a
+//! reconnect storm.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Error;
+use super::mysql::Mysql;
+use super::postgres::Postgres;
+use super::rows::ResultSet;
+use super::sqlite::Sqlite;
+use crate::backoff::Backoff;
+use crate::config::{Database, DatabaseKind};
+
+/// The closed set of backends.
+#[derive(Debug)]
+pub enum Backend {
+    Mysql(Mysql),
+    Postgres(Postgres),
+    Sqlite(Arc<Sqlite>),
+}
+
+impl Backend {
+    pub fn open(db: &Database) -> Result<Self, Error> {
+        Ok(match db.kind {
+            DatabaseKind::Mysql => Backend::Mysql(Mysql::open(db)?),
+            DatabaseKind::Postgres => Backend::Postgres(Postgres::open(db)?),
+            DatabaseKind::Sqlite => Backend::Sqlite(Arc::new(Sqlite::open(db)?)),
+        })
+    }
+
+    async fn query(&self, sql: &str, timeout: Duration) -> Result<ResultSet, Error> {
+        match self {
+            Backend::Mysql(b) => b.query(sql, timeout).await,
+            Backend::Postgres(b) => b.query(sql, timeout).await,
+            Backend::Sqlite(b) => b.query(sql, timeout).await,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    up: bool,
+    failures: u32,
+    retry_at: Option<Instant>,
+    connection_errors: u64,
+}
+
+/// A database as the scheduler sees it.
+#[derive(Debug)]
+pub struct DatabaseHandle {
+    pub name: String,
+    pub config: Database,
+    backend: Result<Backend, Error>,
+    health: Mutex<Health>,
+    backoff: Backoff,
+}
+
+/// Reconnect backoff: 1 s doubling to 1 min.
+const RECONNECT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
+impl DatabaseHandle {
+    pub fn new(name: &str, config: &Database) -> Self {
+        let backend = Backend::open(config);
+        if let Err(error) = &backend {
+            tracing::error!(%error, database = name, "database cannot be opened");
+        }
+        Self {
+            name: name.to_owned(),
+            config: config.clone(),
+            backend,
+            health: Mutex::new(Health::default()),
+            backoff: Backoff::new(RECONNECT.0, RECONNECT.1)
+                .unwrap_or_else(|error| unreachable!("constant backoff bounds are valid: {error}")),
+        }
+    }
+
+    /// Runs `sql`, unless the database is backing off after connection failures.
+    pub async fn query(&self, sql: &str, timeout: Duration) -> Result<ResultSet, Error> {
+        let backend = self.backend.as_ref().map_err(Clone::clone)?;
+        if let Some(wait) = self.backing_off() {
+            return Err(Error::BackingOff(wait));
+        }
+        let result = backend.query(sql, timeout).await;
+        if let Ok(mut health) = self.health.lock() {
+            match &result {
+                Err(Error::Connect(_)) => {
+                    health.up = false;
+                    health.failures = health.failures.saturating_add(1);
+                    health.connection_errors += 1;
+                    health.retry_at =
+                        Some(Instant::now() + self.backoff.delay_random(health.failures));
+                }
+                _ => {
+                    health.up = true;
+                    health.failures = 0;
+                    health.retry_at = None;
+                }
+            }
+        }
+        result
+    }
+
+    fn backing_off(&self) -> Option<Duration> {
+        let health = self.health.lock().ok()?;
+        let wait = health.retry_at?.checked_duration_since(Instant::now())?;
+        Some(wait)
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.health.lock().is_ok_and(|h| h.up)
+    }
+
+    pub fn connection_errors(&self) -> u64 {
+        self.health.lock().map_or(0, |h| h.connection_errors)
+    }
+
+    /// Closes pools so connections do not linger after a reload or at shutdown.
+    pub async fn close(self) {
+        match self.backend {
+            Ok(Backend::Mysql(b)) => b.close().await,
+            Ok(Backend::Postgres(b)) => b.close(),
+            Ok(Backend::Sqlite(_)) | Err(_) => {}
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! One configured query: its background schedule, its latest snapshot and its health.
+//!
+//! **Invariant:** a scrape never waits on SQL. The task below runs the query every
+//! `interval` (after a random start delay) and swaps in a new snapshot; a scrape only
+//! reads the snapshot, and hides it once it is older than `stale_after`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+
+use super::Error;
+use super::database::DatabaseHandle;
+use super::rows::{self, Conversion};
+use crate::config::Query;
+use crate::exporter::family::Family;
+
+/// The families of the last successful run.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub families: Vec<Family>,
+    pub taken: Instant,
+}
+
+/// Counters and gauges about one query.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub runs: u64,
+    pub errors: u64,
+    pub success: bool,
+    pub duration: Duration,
+    pub last_success_unix: Option<f64>,
+    pub series: usize,
+    pub dropped_cardinality: u64,
+    pub dropped_duplicate: u64,
+}
+
+#[derive(Debug)]
+pub struct QueryState {
+    pub query: Query,
+    pub snapshot: ArcSwapOption<Snapshot>,
+    pub stats: Mutex<Stats>,
+}
+
+impl QueryState {
+    pub fn new(query: Query) -> Self {
+        Self {
+            query,
+            snapshot: ArcSwapOption::empty(),
+            stats: Mutex::new(Stats::default()),
+        }
+    }
+
+    /// The families to expose now: none once the snapshot is older than `stale_after`.
+    pub fn fresh(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .load_full()
+            .filter(|s| s.taken.elapsed() < self.query.stale_after)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Runs the query once and records the outcome.
+    pub async fn run_once(&self, db: &DatabaseHandle) {
+        let started = Instant::now();
+        let result = db
+            .query(&self.query.sql, self.query.timeout)
+            .await
+            .and_then(|set| {
+                rows::convert(&self.query, &set).map_err(|e| Error::Query(e.to_string()))
+            });
+        let duration = started.elapsed();
+        let Ok(mut stats) = self.stats.lock() else {
+            return;
+        };
+        stats.runs += 1;
+        stats.duration = duration;
+        match result {
+            Ok(conversion) => {
+                self.report(&conversion);
+                stats.success = true;
+                stats.series = conversion.series;
+                stats.dropped_cardinality += conversion.dropped;
+                stats.dropped_duplicate += conversion.duplicates;
+                stats.last_success_unix = Some(unix_now());
+                self.snapshot.store(Some(Arc::new(Snapshot {
+                    families: conversion.families,
+                    taken: Instant::now(),
+                })));
+            }
+            Err(error) => {
+                stats.success = false;
+                stats.errors += 1;
+                tracing::warn!(%error, query = %self.query.name, database = %db.name, "query failed");
+            }
+        }
+    }
+
+    fn report(&self, c: &Conversion) {
+        let query = &self.query.name;
+        if c.dropped > 0 {
+            tracing::warn!(
+                query,
+                dropped = c.dropped,
+                max_series = self.query.max_series,
+                "series beyond max_series dropped"
+            );
+        }
+        if c.duplicates > 0 {
+            tracing::warn!(
+                query,
+                duplicates = c.duplicates,
+                "rows with a repeated label set dropped (first kept)"
+            );
+        }
+        if c.unparsable > 0 {
+            tracing::warn!(
+                query,
+                count = c.unparsable,
+                example = c.unparsable_example.as_deref().unwrap_or_default(),
+                "non-numeric values skipped"
+            );
+        }
+        if c.lossy > 0 {
+            tracing::warn!(
+                query,
+                count = c.lossy,
+                "values beyond 2^53 lost precision as float64"
+            );
+        }
+    }
+
+    /// Runs forever on the query's schedule; aborted by dropping its task.
+    pub async fn schedule(self: Arc<Self>, db: Arc<DatabaseHandle>) {
+        let interval = self.query.interval;
+        let first = interval
+            .min(Duration::from_secs(2))
+            .mul_f64(fastrand::f64());
+        tokio::time::sleep(first).await;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.run_once(&db).await;
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
