@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod exporter;
 pub mod http;
+pub mod notify;
 pub mod shutdown;
 pub mod telemetry;

@@ -227,33 +227,103 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
     Ok(out)
 }
 
-/// Deserializes `node` (found at `path`) into `T`, turning a failure into a diagnostic.
+/// Deserializes `node` (found at `path`) into `T`, turning failures into diagnostics.
+///
+/// serde stops at the first error, so after each one the offending key is removed and
+/// decoding retried: every bad key of a section is reported, and the rest of the section
+/// still decodes (the removed keys take their defaults, so they cause no follow-on errors).
 pub fn decode<T: DeserializeOwned>(
     node: &Node,
     path: &str,
     positions: &Positions,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    match marked_yaml::from_node::<T>(node) {
-        Ok(value) => Some(value),
-        Err(error) => {
-            let inner_path = error.path().filter(|p| !p.is_empty() && *p != ".");
-            let full_path = match inner_path {
-                Some(inner) => join(path, inner),
-                None => path.to_owned(),
-            };
-            let position = error
-                .start_mark()
-                .map(|m| Position::from(&m))
-                .unwrap_or_else(|| positions.of(&full_path));
-            errors.push(Diagnostic {
-                position,
-                path: full_path,
-                message: describe(&error),
-            });
-            None
+    let mut node = std::borrow::Cow::Borrowed(node);
+    for _ in 0..MAX_ERRORS_PER_SECTION {
+        let error = match marked_yaml::from_node::<T>(&node) {
+            Ok(value) => return Some(value),
+            Err(error) => error,
+        };
+        let inner_path = error
+            .path()
+            .filter(|p| !p.is_empty() && *p != ".")
+            .map(str::to_owned);
+        let full_path = match &inner_path {
+            Some(inner) => join(path, inner),
+            None => path.to_owned(),
+        };
+        let position = error
+            .start_mark()
+            .map(|m| Position::from(&m))
+            .unwrap_or_else(|| positions.of(&full_path));
+        errors.push(Diagnostic {
+            position,
+            path: full_path,
+            message: describe(&error),
+        });
+        let removed = inner_path.is_some_and(|inner| remove(node.to_mut(), &inner));
+        if !removed {
+            return None;
         }
     }
+    None
+}
+
+/// More errors than this in one section are not worth listing.
+const MAX_ERRORS_PER_SECTION: usize = 64;
+
+/// Removes the node at `path` (`a.b[2].c`, as serde_path_to_error prints it).
+fn remove(node: &mut Node, path: &str) -> bool {
+    let mut segments: Vec<Segment<'_>> = Vec::new();
+    for part in path.split('.') {
+        let (key, indices) = part
+            .split_once('[')
+            .map_or((part, ""), |(k, rest)| (k, rest));
+        if !key.is_empty() {
+            segments.push(Segment::Key(key));
+        }
+        for index in indices.split('[').filter(|s| !s.is_empty()) {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => segments.push(Segment::Index(i)),
+                Err(_) => return false,
+            }
+        }
+    }
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut current = node;
+    for segment in parents {
+        let next = match (segment, current) {
+            (Segment::Key(key), Node::Mapping(map)) => map
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == *key)
+                .map(|(_, v)| v),
+            (Segment::Index(i), Node::Sequence(seq)) => seq.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    match (last, current) {
+        (Segment::Key(key), Node::Mapping(map)) => {
+            let before = map.len();
+            map.retain(|k, _| k.as_str() != *key);
+            map.len() < before
+        }
+        (Segment::Index(i), Node::Sequence(seq)) if *i < seq.len() => {
+            seq.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
 fn describe(error: &marked_yaml::FromNodeError) -> String {

@@ -82,7 +82,10 @@ pub(crate) fn by_status(status: u16, body: &[u8]) -> Option<Outcome> {
             "http {status}: {}",
             snippet(body)
         ))),
-        _ => Some(Outcome::Permanent(format!("http {status}: {}", snippet(body)))),
+        _ => Some(Outcome::Permanent(format!(
+            "http {status}: {}",
+            snippet(body)
+        ))),
     }
 }
 

@@ -100,6 +100,21 @@ impl Lookout {
     pub(crate) fn is_running(&mut self) -> bool {
         self.process.is_running()
     }
+
+    /// Sends a signal (`TERM`, `INT`, `HUP`) with `kill`.
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `within` for lookout to exit.
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        self.process.wait_exit(within)
+    }
 }
 
 /// The binary Cargo built for this test run.

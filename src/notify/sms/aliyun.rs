@@ -100,7 +100,10 @@ pub fn sign_request(
         ("x-acs-action".to_owned(), req.action.trim().to_owned()),
         ("x-acs-content-sha256".to_owned(), sha256_hex(req.body)),
         ("x-acs-date".to_owned(), acs_date(req.date)),
-        ("x-acs-signature-nonce".to_owned(), req.nonce.trim().to_owned()),
+        (
+            "x-acs-signature-nonce".to_owned(),
+            req.nonce.trim().to_owned(),
+        ),
         ("x-acs-version".to_owned(), req.version.trim().to_owned()),
     ];
     if let Some(content_type) = req.content_type {
@@ -413,7 +416,9 @@ mod tests {
         assert!(signed.body.is_empty());
         assert_eq!(signed.header("x-acs-action"), Some("SendSms"));
         assert_eq!(signed.header("x-acs-version"), Some("2017-05-25"));
-        assert!(signed.url.starts_with("https://dysmsapi.aliyuncs.com/?PhoneNumbers=13800138000&SignName=%E7%9B%91"));
+        assert!(signed.url.starts_with(
+            "https://dysmsapi.aliyuncs.com/?PhoneNumbers=13800138000&SignName=%E7%9B%91"
+        ));
         // RFC 3986, not form encoding: a space is %20 and the JSON is fully escaped.
         assert!(
             signed
@@ -465,7 +470,10 @@ mod tests {
         };
         let signed = sign_request(&req, "id", "secret");
         let auth = signed.header("authorization").unwrap();
-        assert!(auth.contains("SignedHeaders=content-type;host;x-acs-action;"), "{auth}");
+        assert!(
+            auth.contains("SignedHeaders=content-type;host;x-acs-action;"),
+            "{auth}"
+        );
         assert_eq!(signed.url, "https://example.aliyuncs.com/");
         assert!(verify(&signed, "secret"));
     }
@@ -484,32 +492,120 @@ mod tests {
         let min = Some(Duration::from_secs(60));
         let hour = Some(Duration::from_secs(3600));
         let cases: Vec<(u16, &str, Outcome)> = vec![
-            (200, r#"{"Code":"OK","Message":"OK","BizId":"9006197469364984^0","RequestId":"F655A8D5"}"#, Outcome::Delivered),
-            (200, r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"触发分钟级流控Permits:1"}"#, Outcome::RateLimited { retry_after: min }),
-            (200, r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"触发小时级流控Permits:5"}"#, Outcome::RateLimited { retry_after: hour }),
-            (200, r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"触发天级流控Permits:10"}"#, Outcome::RateLimited { retry_after: hour }),
-            (200, r#"{"Code":"isv.DAY_LIMIT_CONTROL","Message":"触发日发送限额"}"#, Outcome::RateLimited { retry_after: hour }),
-            (400, r#"{"Code":"Throttling.User","Message":"Request was denied due to user flow control."}"#, Outcome::RateLimited { retry_after: None }),
-            (200, r#"{"Code":"isv.PARAM_LENGTH_LIMIT","Message":"参数超出长度限制"}"#, Outcome::TooLong("isv.PARAM_LENGTH_LIMIT: 参数超出长度限制".into())),
-            (500, r#"{"Code":"InternalError","Message":"The request processing has failed due to some unknown error."}"#, Outcome::Transient("InternalError: The request processing has failed due to some unknown error.".into())),
-            (503, r#"{"Code":"ServiceUnavailable","Message":"busy"}"#, Outcome::Transient("ServiceUnavailable: busy".into())),
-            (200, r#"{"Code":"isp.SYSTEM_ERROR","Message":"isp.SYSTEM_ERROR"}"#, Outcome::Transient("isp.SYSTEM_ERROR: isp.SYSTEM_ERROR".into())),
-            (503, r#"{"Code":"SomethingNew","Message":"m"}"#, Outcome::Transient("SomethingNew: m".into())),
-            (404, r#"{"Code":"InvalidAccessKeyId.NotFound","Message":"Specified access key is not found."}"#, Outcome::Permanent("InvalidAccessKeyId.NotFound: Specified access key is not found.".into())),
-            (400, r#"{"Code":"SignatureDoesNotMatch","Message":"m"}"#, Outcome::Permanent("SignatureDoesNotMatch: m".into())),
-            (400, r#"{"Code":"IncompleteSignature","Message":"m"}"#, Outcome::Permanent("IncompleteSignature: m".into())),
-            (200, r#"{"Code":"isv.SMS_SIGNATURE_ILLEGAL","Message":"m"}"#, Outcome::Permanent("isv.SMS_SIGNATURE_ILLEGAL: m".into())),
-            (200, r#"{"Code":"isv.SMS_TEMPLATE_ILLEGAL","Message":"m"}"#, Outcome::Permanent("isv.SMS_TEMPLATE_ILLEGAL: m".into())),
-            (200, r#"{"Code":"isv.MOBILE_NUMBER_ILLEGAL","Message":"m"}"#, Outcome::Permanent("isv.MOBILE_NUMBER_ILLEGAL: m".into())),
-            (200, r#"{"Code":"isv.TEMPLATE_PARAMS_ILLEGAL","Message":"m"}"#, Outcome::Permanent("isv.TEMPLATE_PARAMS_ILLEGAL: m".into())),
-            (200, r#"{"Code":"isv.AMOUNT_NOT_ENOUGH","Message":"m"}"#, Outcome::Permanent("isv.AMOUNT_NOT_ENOUGH: m".into())),
-            (200, r#"{"Code":"isv.MONTH_LIMIT_CONTROL","Message":"m"}"#, Outcome::Permanent("isv.MONTH_LIMIT_CONTROL: m".into())),
+            (
+                200,
+                r#"{"Code":"OK","Message":"OK","BizId":"9006197469364984^0","RequestId":"F655A8D5"}"#,
+                Outcome::Delivered,
+            ),
+            (
+                200,
+                r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"触发分钟级流控Permits:1"}"#,
+                Outcome::RateLimited { retry_after: min },
+            ),
+            (
+                200,
+                r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"触发小时级流控Permits:5"}"#,
+                Outcome::RateLimited { retry_after: hour },
+            ),
+            (
+                200,
+                r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"触发天级流控Permits:10"}"#,
+                Outcome::RateLimited { retry_after: hour },
+            ),
+            (
+                200,
+                r#"{"Code":"isv.DAY_LIMIT_CONTROL","Message":"触发日发送限额"}"#,
+                Outcome::RateLimited { retry_after: hour },
+            ),
+            (
+                400,
+                r#"{"Code":"Throttling.User","Message":"Request was denied due to user flow control."}"#,
+                Outcome::RateLimited { retry_after: None },
+            ),
+            (
+                200,
+                r#"{"Code":"isv.PARAM_LENGTH_LIMIT","Message":"参数超出长度限制"}"#,
+                Outcome::TooLong("isv.PARAM_LENGTH_LIMIT: 参数超出长度限制".into()),
+            ),
+            (
+                500,
+                r#"{"Code":"InternalError","Message":"The request processing has failed due to some unknown error."}"#,
+                Outcome::Transient(
+                    "InternalError: The request processing has failed due to some unknown error."
+                        .into(),
+                ),
+            ),
+            (
+                503,
+                r#"{"Code":"ServiceUnavailable","Message":"busy"}"#,
+                Outcome::Transient("ServiceUnavailable: busy".into()),
+            ),
+            (
+                200,
+                r#"{"Code":"isp.SYSTEM_ERROR","Message":"isp.SYSTEM_ERROR"}"#,
+                Outcome::Transient("isp.SYSTEM_ERROR: isp.SYSTEM_ERROR".into()),
+            ),
+            (
+                503,
+                r#"{"Code":"SomethingNew","Message":"m"}"#,
+                Outcome::Transient("SomethingNew: m".into()),
+            ),
+            (
+                404,
+                r#"{"Code":"InvalidAccessKeyId.NotFound","Message":"Specified access key is not found."}"#,
+                Outcome::Permanent(
+                    "InvalidAccessKeyId.NotFound: Specified access key is not found.".into(),
+                ),
+            ),
+            (
+                400,
+                r#"{"Code":"SignatureDoesNotMatch","Message":"m"}"#,
+                Outcome::Permanent("SignatureDoesNotMatch: m".into()),
+            ),
+            (
+                400,
+                r#"{"Code":"IncompleteSignature","Message":"m"}"#,
+                Outcome::Permanent("IncompleteSignature: m".into()),
+            ),
+            (
+                200,
+                r#"{"Code":"isv.SMS_SIGNATURE_ILLEGAL","Message":"m"}"#,
+                Outcome::Permanent("isv.SMS_SIGNATURE_ILLEGAL: m".into()),
+            ),
+            (
+                200,
+                r#"{"Code":"isv.SMS_TEMPLATE_ILLEGAL","Message":"m"}"#,
+                Outcome::Permanent("isv.SMS_TEMPLATE_ILLEGAL: m".into()),
+            ),
+            (
+                200,
+                r#"{"Code":"isv.MOBILE_NUMBER_ILLEGAL","Message":"m"}"#,
+                Outcome::Permanent("isv.MOBILE_NUMBER_ILLEGAL: m".into()),
+            ),
+            (
+                200,
+                r#"{"Code":"isv.TEMPLATE_PARAMS_ILLEGAL","Message":"m"}"#,
+                Outcome::Permanent("isv.TEMPLATE_PARAMS_ILLEGAL: m".into()),
+            ),
+            (
+                200,
+                r#"{"Code":"isv.AMOUNT_NOT_ENOUGH","Message":"m"}"#,
+                Outcome::Permanent("isv.AMOUNT_NOT_ENOUGH: m".into()),
+            ),
+            (
+                200,
+                r#"{"Code":"isv.MONTH_LIMIT_CONTROL","Message":"m"}"#,
+                Outcome::Permanent("isv.MONTH_LIMIT_CONTROL: m".into()),
+            ),
         ];
         for (status, body, want) in cases {
             assert_eq!(classify(status, body.as_bytes()), want, "{status} {body}");
         }
         // No JSON `Code`: the status decides; a 2xx without one is gateway junk.
-        assert_eq!(classify(502, b"<html>bad gateway</html>").kind(), "transient");
+        assert_eq!(
+            classify(502, b"<html>bad gateway</html>").kind(),
+            "transient"
+        );
         assert_eq!(classify(200, b"<html>?</html>").kind(), "transient");
         assert_eq!(classify(200, b"{}").kind(), "transient");
         assert_eq!(classify(403, b"forbidden").kind(), "permanent");

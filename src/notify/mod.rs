@@ -1,0 +1,19 @@
+//! Notification channels: the only module that talks to the outside world.
+//!
+//! Everything a channel needs to speak its protocol lives in its own file — DingTalk
+//! robots ([`dingtalk`]), WeCom robots ([`wecom`]), Aliyun and Tencent Cloud SMS
+//! ([`sms`]) — as pure functions: a signer that turns credentials, a clock reading and a
+//! nonce into the exact request to send, and `classify(status, body)` that turns the
+//! channel's reply into an [`Outcome`] the outbox acts on (SPEC §3 "Error classes").
+//! Nothing here does I/O yet; the HTTP sending that calls these functions comes later and
+//! is the one place where lookout's requests leave the process.
+//!
+//! **Invariant:** secrets are inputs to signers only. No function here logs, and the
+//! signed requests' `Debug` output leaves header values out.
+
+pub mod dingtalk;
+pub mod outcome;
+pub mod sms;
+pub mod wecom;
+
+pub use outcome::Outcome;
