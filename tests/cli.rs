@@ -20,7 +20,7 @@ const SECRETS: &[&str] = &[
 /// A config that carries every kind of secret, through env vars and files.
 fn secret_config(dir: &std::path::Path) -> String {
     let password_file = dir.join("db-password");
-    std::fs::write(&password_file, "db-pass-w0rd\n").unwrap();
+    std::fs::write(&password_file, "db-pass-w0rd\n").expect("write password file");
     format!(
         "host: {{ enabled: false }}
 web:
@@ -40,9 +40,9 @@ receivers:
 }
 
 fn check_config(text: &str) -> (bool, String, String) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("check.yaml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, text).expect("write config");
     let output = Command::new(support::lookout::binary())
         .arg("check-config")
         .arg(&path)
@@ -117,7 +117,7 @@ fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
         Duration::from_secs(10),
         "the failed reload to show",
         || match reload_gauge(&lookout) {
-            Some(v) if v == 0.0 => Ok(()),
+            Some(0.0) => Ok(()),
             other => Err(format!("{other:?}")),
         },
     );
@@ -144,7 +144,7 @@ fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
         Duration::from_secs(10),
         "the good reload to show",
         || match reload_gauge(&lookout) {
-            Some(v) if v == 1.0 => Ok(()),
+            Some(1.0) => Ok(()),
             other => Err(format!("{other:?}")),
         },
     );
