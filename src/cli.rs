@@ -49,6 +49,20 @@ pub enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Print, per channel of a receiver, exactly what would be sent for an Alertmanager
+    /// payload (body, size, parts) without sending anything.
+    Render {
+        /// The receiver whose channels render the payload.
+        #[arg(long)]
+        receiver: String,
+        /// An Alertmanager webhook payload (JSON, version 4).
+        payload: PathBuf,
+    },
+    /// Send a test notification through one channel and print the classified outcome.
+    SendTest {
+        /// The channel's name.
+        channel: String,
+    },
     /// Run one query once against its database and print the exposition text it gives.
     Query {
         /// The query's `name`.
@@ -88,6 +102,12 @@ pub fn main(cli: &Cli) -> ExitCode {
     match &cli.command {
         Some(Command::CheckConfig { file }) => check_config(file),
         Some(Command::Query { name }) => query(cli, name),
+        Some(Command::Render { receiver, payload }) => with_config(cli, |config| {
+            crate::notify::cli::render(config, receiver, payload)
+        }),
+        Some(Command::SendTest { channel }) => {
+            with_config(cli, |config| crate::notify::cli::send_test(config, channel))
+        }
         None => serve(cli),
     }
 }
@@ -112,15 +132,25 @@ fn check_config(file: &Path) -> ExitCode {
     }
 }
 
-fn query(cli: &Cli, name: &str) -> ExitCode {
-    let config = match app::load_config(cli.config_path().as_deref(), &cli.overrides()) {
-        Ok(config) => config,
+/// Loads the configuration for a one-shot command and hands it to `run`.
+fn with_config(cli: &Cli, run: impl FnOnce(crate::config::Config) -> ExitCode) -> ExitCode {
+    match app::load_config(cli.config_path().as_deref(), &cli.overrides()) {
+        Ok(config) => {
+            telemetry::init("warn", config.log.format);
+            run(config)
+        }
         Err(error) => {
             eprintln!("{error}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    telemetry::init("warn", config.log.format);
+    }
+}
+
+fn query(cli: &Cli, name: &str) -> ExitCode {
+    with_config(cli, |config| query_with(&config, name))
+}
+
+fn query_with(config: &crate::config::Config, name: &str) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,7 +161,7 @@ fn query(cli: &Cli, name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::exporter::sql::SqlExporter::run_now(&config, name)) {
+    match runtime.block_on(crate::exporter::sql::SqlExporter::run_now(config, name)) {
         Ok(families) => match crate::exporter::exposition::families_to_text(&families) {
             Ok(text) => {
                 print!("{text}");

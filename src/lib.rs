@@ -4,10 +4,12 @@
 //! `main.rs` only parses the command line; everything else lives here so that tests can
 //! start the real server through [`app::run`].
 
+pub mod alert;
 pub mod app;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod exporter;
 pub mod http;
 pub mod notify;

@@ -11,9 +11,25 @@
 //! **Invariant:** secrets are inputs to signers only. No function here logs, and the
 //! signed requests' `Debug` output leaves header values out.
 
+pub mod cli;
 pub mod dingtalk;
+pub mod message;
 pub mod outcome;
+pub mod send;
 pub mod sms;
 pub mod wecom;
 
 pub use outcome::Outcome;
+
+/// A short, stable name for a robot that does not reveal its token: the host and the
+/// first 8 hex digits of the URL's SHA-256.
+pub fn target_of(url: &str) -> String {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let digest = sms::sha256_hex(url.as_bytes());
+    format!("{host}#{}", digest.get(..8).unwrap_or_default())
+}

@@ -69,7 +69,7 @@ pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// One OpenAPI call to sign. RPC style: `POST /`, parameters in the query string.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// The endpoint host, e.g. [`DEFAULT_ENDPOINT`].
+    /// The endpoint host, e.g. [`DEFAULT_ENDPOINT`], or a URL `scheme://host[:port]`.
     pub endpoint: &'a str,
     /// `x-acs-action`, e.g. [`SEND_SMS_ACTION`].
     pub action: &'a str,
@@ -95,8 +95,9 @@ pub fn sign_request(
     access_key_secret: &str,
 ) -> SignedRequest {
     let query = canonical_query(req.query);
+    let (scheme, host) = super::split_endpoint(req.endpoint);
     let mut headers = vec![
-        ("host".to_owned(), req.endpoint.trim().to_owned()),
+        ("host".to_owned(), host.to_owned()),
         ("x-acs-action".to_owned(), req.action.trim().to_owned()),
         ("x-acs-content-sha256".to_owned(), sha256_hex(req.body)),
         ("x-acs-date".to_owned(), acs_date(req.date)),
@@ -133,7 +134,7 @@ pub fn sign_request(
         ),
     ));
 
-    let mut url = format!("https://{}/", req.endpoint.trim());
+    let mut url = format!("{scheme}://{host}/");
     if !query.is_empty() {
         url.push('?');
         url.push_str(&query);

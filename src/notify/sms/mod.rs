@@ -60,6 +60,14 @@ pub(crate) const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Percent-encodes `s` as RFC 3986 asks, with uppercase hex digits.
+/// Splits an endpoint given as `https://host[:port]`, `http://host:port` or a bare host
+/// into the scheme and the `host[:port]` that is signed as the `Host` header.
+pub fn split_endpoint(endpoint: &str) -> (&str, &str) {
+    let endpoint = endpoint.trim();
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+    (scheme, rest.trim_end_matches('/'))
+}
+
 pub(crate) fn percent_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, RFC3986).to_string()
 }

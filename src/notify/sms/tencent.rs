@@ -73,7 +73,7 @@ pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// One API 3.0 call to sign: `POST /` with a JSON body.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// The endpoint host, e.g. [`HOST`].
+    /// The endpoint host, e.g. [`HOST`], or a URL `scheme://host[:port]`.
     pub host: &'a str,
     /// The service in the credential scope, e.g. [`SERVICE`].
     pub service: &'a str,
@@ -92,9 +92,10 @@ pub struct Request<'a> {
 
 /// Signs `req` with the SecretId/SecretKey pair, returning the request to send as it is.
 pub fn sign_request(req: &Request<'_>, secret_id: &str, secret_key: &str) -> SignedRequest {
+    let (scheme, host) = super::split_endpoint(req.host);
     let signed = [
         ("content-type", CONTENT_TYPE),
-        ("host", req.host),
+        ("host", host),
         ("x-tc-action", req.action),
     ];
     let authorization = authorization(
@@ -108,7 +109,7 @@ pub fn sign_request(req: &Request<'_>, secret_id: &str, secret_key: &str) -> Sig
     let mut headers = vec![
         ("Authorization".to_owned(), authorization),
         ("Content-Type".to_owned(), CONTENT_TYPE.to_owned()),
-        ("Host".to_owned(), req.host.to_owned()),
+        ("Host".to_owned(), host.to_owned()),
         ("X-TC-Action".to_owned(), req.action.to_owned()),
         (
             "X-TC-Timestamp".to_owned(),
@@ -121,7 +122,7 @@ pub fn sign_request(req: &Request<'_>, secret_id: &str, secret_key: &str) -> Sig
     }
     SignedRequest {
         method: "POST",
-        url: format!("https://{}/", req.host),
+        url: format!("{scheme}://{host}/"),
         headers,
         body: req.payload.to_vec(),
     }
@@ -163,9 +164,21 @@ pub fn sign_send_sms(
     secret_key: &str,
     timestamp: DateTime<Utc>,
 ) -> SignedRequest {
+    sign_send_sms_to(HOST, region, sms, secret_id, secret_key, timestamp)
+}
+
+/// Signs a SendSms call to `endpoint` (a host or `scheme://host[:port]`) in `region`.
+pub fn sign_send_sms_to(
+    endpoint: &str,
+    region: &str,
+    sms: &SendSms<'_>,
+    secret_id: &str,
+    secret_key: &str,
+    timestamp: DateTime<Utc>,
+) -> SignedRequest {
     let payload = send_sms_payload(sms);
     let req = Request {
-        host: HOST,
+        host: endpoint,
         service: SERVICE,
         action: SEND_SMS_ACTION,
         version: SEND_SMS_VERSION,

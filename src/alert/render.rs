@@ -1,0 +1,291 @@
+//! Rendering a notification into size-bounded message parts.
+//!
+//! A template (built-in or a channel's own file) defines four macros: `title()`,
+//! `header(part, parts)`, `alert(a, n)` and `footer(omitted)`, evaluated against the
+//! [`NotificationView`]. Each alert is rendered once; the packer then fills parts with
+//! whole alerts while `measure(title, text)` — the size *after* the channel's JSON
+//! encoding — stays within the limit. An alert too big on its own is cut on a UTF-8
+//! boundary. Beyond `max_parts`, the last part ends with "…另有 N 条告警".
+//!
+//! **Invariant:** every alert is either in a part or counted in `omitted`, and every part
+//! measures within the limit.
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{Serde, Value};
+use minijinja::{Environment, UndefinedBehavior};
+
+use super::view::NotificationView;
+
+/// The built-in templates by name.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("markdown", include_str!("templates/markdown.j2")),
+    ("text", include_str!("templates/text.j2")),
+];
+
+/// Why rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("template `{name}`: {source}")]
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error(
+        "the limit of {limit} bytes leaves no room for any alert (the header and footer alone measure {fixed} bytes)"
+    )]
+    NoRoom { limit: usize, fixed: usize },
+}
+
+/// A template set: the built-ins plus any custom templates, by name.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl Templates {
+    pub fn builtin() -> Self {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .unwrap_or_else(|error| unreachable!("the default delimiters are valid: {error}"));
+        env.set_syntax(syntax);
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        for (name, source) in BUILTIN {
+            env.add_template(name, source)
+                .unwrap_or_else(|error| unreachable!("built-in template {name} parses: {error}"));
+        }
+        Self { env }
+    }
+
+    /// Adds (or replaces) a template; errors name the template and the line.
+    pub fn add(&mut self, name: &str, source: String) -> Result<(), Error> {
+        self.env
+            .add_template_owned(name.to_owned(), source)
+            .map_err(|source| Error::Template {
+                name: name.to_owned(),
+                source,
+            })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+}
+
+/// Size bounds for one channel kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Maximum size as measured by the channel (after JSON encoding).
+    pub bytes: usize,
+    /// Beyond this many parts, the rest is counted as omitted.
+    pub max_parts: usize,
+}
+
+/// One message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub title: String,
+    pub text: String,
+    /// 1-based.
+    pub index: usize,
+    pub total: usize,
+    /// How many alerts this part shows.
+    pub alerts: usize,
+    /// Alerts counted as omitted in this part's footer (normally only the last part).
+    pub omitted: usize,
+}
+
+/// Renders `view` with template `name` into parts that each measure ≤ `limit.bytes`.
+/// `suffix` (e.g. `@13800000000` mentions) is appended to every part's text.
+pub fn render(
+    templates: &Templates,
+    name: &str,
+    view: &NotificationView,
+    suffix: &str,
+    limit: Limit,
+    measure: &dyn Fn(&str, &str) -> usize,
+) -> Result<Vec<Part>, Error> {
+    let template_error = |source| Error::Template {
+        name: name.to_owned(),
+        source,
+    };
+    let template = templates.env.get_template(name).map_err(template_error)?;
+    let mut macros = Macros {
+        captured: template
+            .render_captured(Value::from(Serde(view)))
+            .map_err(template_error)?,
+    };
+    let title = macros
+        .call("title", &[])
+        .map_err(template_error)?
+        .trim()
+        .to_owned();
+    let blocks = view
+        .alerts
+        .iter()
+        .enumerate()
+        .map(|(i, alert)| macros.call("alert", &[Value::from(Serde(alert)), Value::from(i + 1)]))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(template_error)?;
+    let header_worst = macros.header(99, 99).map_err(template_error)?;
+    let footer_worst = macros.footer(view.alerts.len()).map_err(template_error)?;
+    let plan = pack(
+        &title,
+        &blocks,
+        &header_worst,
+        &footer_worst,
+        suffix,
+        limit,
+        measure,
+    )?;
+    finish(&mut macros, &title, plan, suffix, limit, measure).map_err(template_error)
+}
+
+/// The template's macros, callable after evaluation.
+struct Macros<'a> {
+    captured: minijinja::Captured<'a>,
+}
+
+impl Macros<'_> {
+    fn call(&mut self, name: &str, args: &[Value]) -> Result<String, minijinja::Error> {
+        self.captured
+            .with_state_mut(|state| state.call_macro(name, args))
+    }
+
+    fn header(&mut self, part: usize, parts: usize) -> Result<String, minijinja::Error> {
+        self.call("header", &[Value::from(part), Value::from(parts)])
+    }
+
+    fn footer(&mut self, omitted: usize) -> Result<String, minijinja::Error> {
+        self.call("footer", &[Value::from(omitted)])
+    }
+}
+
+/// Which blocks go into which part, and how many alerts are omitted.
+struct Plan {
+    parts: Vec<Vec<String>>,
+    omitted: usize,
+}
+
+fn pack(
+    title: &str,
+    blocks: &[String],
+    header_worst: &str,
+    footer_worst: &str,
+    suffix: &str,
+    limit: Limit,
+    measure: &dyn Fn(&str, &str) -> usize,
+) -> Result<Plan, Error> {
+    let text = |blocks: &[String]| {
+        let mut text = String::from(header_worst);
+        blocks.iter().for_each(|b| text.push_str(b));
+        text.push_str(footer_worst);
+        text.push_str(suffix);
+        text
+    };
+    let fixed = measure(title, &text(&[]));
+    if fixed >= limit.bytes {
+        return Err(Error::NoRoom {
+            limit: limit.bytes,
+            fixed,
+        });
+    }
+    let mut parts: Vec<Vec<String>> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    for block in blocks {
+        current.push(block.clone());
+        if measure(title, &text(&current)) <= limit.bytes {
+            continue;
+        }
+        let block = current.pop().unwrap_or_default();
+        if !current.is_empty() {
+            parts.push(std::mem::take(&mut current));
+        }
+        // Alone in a new part; cut it if even that is too big.
+        let alone = vec![block.clone()];
+        current = if measure(title, &text(&alone)) <= limit.bytes {
+            alone
+        } else {
+            vec![cut_to_fit(&block, |candidate| {
+                measure(title, &text(&[candidate.to_owned()])) <= limit.bytes
+            })]
+        };
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    let mut omitted = 0;
+    if parts.len() > limit.max_parts {
+        omitted = parts.drain(limit.max_parts..).map(|p| p.len()).sum();
+    }
+    Ok(Plan { parts, omitted })
+}
+
+/// The longest prefix of `block` (on a char boundary, ending in "…") that `fits`.
+fn cut_to_fit(block: &str, fits: impl Fn(&str) -> bool) -> String {
+    let boundaries: Vec<usize> = block.char_indices().map(|(i, _)| i).collect();
+    let (mut lo, mut hi) = (0, boundaries.len());
+    let candidate = |n: usize| {
+        let end = boundaries.get(n).copied().unwrap_or(block.len());
+        format!("{}…\n", block.get(..end).unwrap_or_default())
+    };
+    // Binary search for the largest n with candidate(n) fitting.
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(&candidate(mid)) {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
+    }
+    candidate(lo)
+}
+
+fn finish(
+    macros: &mut Macros<'_>,
+    title: &str,
+    plan: Plan,
+    suffix: &str,
+    limit: Limit,
+    measure: &dyn Fn(&str, &str) -> usize,
+) -> Result<Vec<Part>, minijinja::Error> {
+    let total = plan.parts.len();
+    let mut out = Vec::with_capacity(total);
+    for (i, mut blocks) in plan.parts.into_iter().enumerate() {
+        let mut omitted = if i + 1 == total { plan.omitted } else { 0 };
+        loop {
+            let mut text = macros.header(i + 1, total)?;
+            blocks.iter().for_each(|b| text.push_str(b));
+            text.push_str(&macros.footer(omitted)?);
+            text.push_str(suffix);
+            // Real numbers are never wider than the worst case packed for, so this fits;
+            // the loop only guards custom templates whose header grows in other ways.
+            if measure(title, &text) <= limit.bytes || blocks.len() <= 1 {
+                out.push(Part {
+                    title: title.to_owned(),
+                    text,
+                    index: i + 1,
+                    total,
+                    alerts: blocks.len(),
+                    omitted,
+                });
+                break;
+            }
+            blocks.pop();
+            omitted += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! What templates see: a notification flattened into ready-to-print fields — local times
+//! in the configured zone, human durations in Chinese, silence links pre-filled.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+
+use super::{Alert, Notification, Status};
+
+/// Labels shown on their own line; the rest are listed as "other labels".
+const KEY_LABELS: &[&str] = &["alertname", "severity", "instance", "job"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationView {
+    pub status: &'static str,
+    pub firing: bool,
+    pub receiver: String,
+    pub group_key: String,
+    pub group_labels: BTreeMap<String, String>,
+    pub common_labels: BTreeMap<String, String>,
+    pub common_annotations: BTreeMap<String, String>,
+    pub external_url: String,
+    /// The common alert name, or the first alert's.
+    pub alertname: String,
+    /// The common severity, or the most severe one present.
+    pub severity: String,
+    pub severity_icon: &'static str,
+    pub firing_count: usize,
+    pub resolved_count: usize,
+    pub truncated_alerts: u64,
+    pub timezone: String,
+    pub alerts: Vec<AlertView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    pub status: &'static str,
+    pub firing: bool,
+    pub alertname: String,
+    pub severity: String,
+    pub severity_icon: &'static str,
+    pub summary: String,
+    pub description: String,
+    pub instance: String,
+    pub job: String,
+    pub labels: BTreeMap<String, String>,
+    pub other_labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    /// How long it fired (resolved) or has been firing so far (at render time).
+    pub duration: String,
+    pub generator_url: String,
+    pub silence_url: String,
+    pub fingerprint: String,
+}
+
+/// Builds the view at `now` in `tz`. Firing alerts come first; order is otherwise kept.
+pub fn build(n: &Notification, tz: Tz, now: DateTime<Utc>) -> NotificationView {
+    let mut alerts: Vec<&Alert> = n.alerts.iter().collect();
+    alerts.sort_by_key(|a| a.status);
+    let alerts: Vec<AlertView> = alerts
+        .into_iter()
+        .map(|a| alert(a, &n.external_url, tz, now))
+        .collect();
+    let firing_count = alerts.iter().filter(|a| a.firing).count();
+    let severity = n
+        .common_labels
+        .get("severity")
+        .cloned()
+        .or_else(|| {
+            alerts
+                .iter()
+                .map(|a| a.severity.clone())
+                .min_by_key(|s| severity_rank(s))
+        })
+        .unwrap_or_default();
+    NotificationView {
+        status: n.status.as_str(),
+        firing: n.status == Status::Firing,
+        receiver: n.receiver.clone(),
+        group_key: n.group_key.clone(),
+        group_labels: n.group_labels.clone(),
+        common_labels: n.common_labels.clone(),
+        common_annotations: n.common_annotations.clone(),
+        external_url: n.external_url.clone(),
+        alertname: n
+            .common_labels
+            .get("alertname")
+            .or_else(|| n.group_labels.get("alertname"))
+            .cloned()
+            .or_else(|| alerts.first().map(|a| a.alertname.clone()))
+            .unwrap_or_default(),
+        severity_icon: icon(n.status, &severity),
+        severity,
+        firing_count,
+        resolved_count: alerts.len() - firing_count,
+        truncated_alerts: n.truncated_alerts,
+        timezone: tz.name().to_owned(),
+        alerts,
+    }
+}
+
+fn alert(a: &Alert, external_url: &str, tz: Tz, now: DateTime<Utc>) -> AlertView {
+    let get = |map: &BTreeMap<String, String>, key: &str| map.get(key).cloned().unwrap_or_default();
+    let severity = get(&a.labels, "severity");
+    let end = a.ended().unwrap_or(now);
+    AlertView {
+        status: a.status.as_str(),
+        firing: a.status == Status::Firing,
+        alertname: a.name().to_owned(),
+        severity_icon: icon(a.status, &severity),
+        severity,
+        summary: get(&a.annotations, "summary"),
+        description: get(&a.annotations, "description"),
+        instance: get(&a.labels, "instance"),
+        job: get(&a.labels, "job"),
+        other_labels: a
+            .labels
+            .iter()
+            .filter(|(k, _)| !KEY_LABELS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        starts_at: local_time(a.starts_at, tz),
+        ends_at: a.ended().map(|t| local_time(t, tz)).unwrap_or_default(),
+        duration: human_duration((end - a.starts_at).to_std().unwrap_or_default()),
+        generator_url: a.generator_url.clone(),
+        silence_url: silence_url(external_url, &a.labels),
+        fingerprint: a.fingerprint.clone(),
+    }
+}
+
+/// Lower is more severe; unknown severities sort last.
+pub fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "critical" | "page" | "emergency" => 0,
+        "error" | "major" => 1,
+        "warning" | "minor" => 2,
+        "info" | "notice" => 3,
+        _ => 4,
+    }
+}
+
+fn icon(status: Status, severity: &str) -> &'static str {
+    match (status, severity_rank(severity)) {
+        (Status::Resolved, _) => "✅",
+        (_, 0) => "🔴",
+        (_, 1 | 2) => "🟠",
+        (_, 3) => "🔵",
+        _ => "⚪",
+    }
+}
+
+/// `2024-01-02 15:04:05` in `tz`.
+pub fn local_time(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `3天2小时`, `1小时5分`, `5分12秒`, `12秒`: the two largest units.
+pub fn human_duration(d: Duration) -> String {
+    const UNITS: [(u64, &str); 4] = [(86_400, "天"), (3_600, "小时"), (60, "分"), (1, "秒")];
+    let total = d.as_secs();
+    let Some(first) = UNITS.iter().position(|(size, _)| total >= *size) else {
+        return "0秒".to_owned();
+    };
+    let (size, name) = UNITS[first];
+    let mut out = format!("{}{name}", total / size);
+    if let Some(&(next, next_name)) = UNITS.get(first + 1) {
+        let n = (total % size) / next;
+        if n > 0 {
+            out.push_str(&format!("{n}{next_name}"));
+        }
+    }
+    out
+}
+
+/// Alertmanager's UI "new silence" form, pre-filled with the alert's labels.
+pub fn silence_url(external_url: &str, labels: &BTreeMap<String, String>) -> String {
+    if external_url.is_empty() {
+        return String::new();
+    }
+    let matchers: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    let filter = format!("{{{}}}", matchers.join(","));
+    format!(
+        "{}/#/silences/new?filter={}",
+        external_url.trim_end_matches('/'),
+        utf8_percent_encode(&filter, NON_ALPHANUMERIC)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        let s = Duration::from_secs;
+        assert_eq!(human_duration(s(0)), "0秒");
+        assert_eq!(human_duration(s(12)), "12秒");
+        assert_eq!(human_duration(s(312)), "5分12秒");
+        assert_eq!(human_duration(s(3900)), "1小时5分");
+        assert_eq!(human_duration(s(3600)), "1小时");
+        assert_eq!(human_duration(s(3 * 86400 + 7200 + 59)), "3天2小时");
+    }
+
+    #[test]
+    fn times_are_local() {
+        let t = DateTime::parse_from_rfc3339("2024-01-02T07:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            local_time(t, chrono_tz::Asia::Shanghai),
+            "2024-01-02 15:04:05"
+        );
+        assert_eq!(local_time(t, chrono_tz::UTC), "2024-01-02 07:04:05");
+    }
+
+    #[test]
+    fn silence_links_prefill_matchers() {
+        let labels = BTreeMap::from([
+            ("alertname".to_owned(), "HighCPU".to_owned()),
+            ("instance".to_owned(), "a\"b".to_owned()),
+        ]);
+        let url = silence_url("http://am:9093/", &labels);
+        assert_eq!(
+            url,
+            "http://am:9093/#/silences/new?filter=%7Balertname%3D%22HighCPU%22%2Cinstance%3D%22a%5C%22b%22%7D"
+        );
+        assert_eq!(silence_url("", &labels), "");
+    }
+}
