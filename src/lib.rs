@@ -13,5 +13,6 @@ pub mod demo;
 pub mod exporter;
 pub mod http;
 pub mod notify;
+pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;

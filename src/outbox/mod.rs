@@ -1,0 +1,53 @@
+//! The outbox: a durable queue of notifications to deliver, in SQLite (WAL) under
+//! `state_dir/outbox.db`.
+//!
+//! # Data
+//! - `notifications`: one row per accepted webhook notification — the receiver, the raw
+//!   payload as received, a dedupe key, and when it arrived.
+//! - `deliveries`: one row per (notification, channel) — `pending`, `delivered` or `dead`,
+//!   attempts, the next attempt time, the last error, and which parts were already sent.
+//! - `sends`: one row per message sent to a target, kept for an hour, so rate budgets
+//!   survive a restart.
+//!
+//! # Invariants
+//! - **Invariant:** the webhook answers 2xx only after the notification and all its
+//!   delivery rows are committed (`synchronous = FULL`: the commit is on disk). Concurrent
+//!   webhooks are committed together (group commit) by the single writer thread.
+//! - **Invariant:** a delivery row leaves `pending` only when its channel accepted every
+//!   part (`delivered`) or answered with a permanent error (`dead`, with the reason).
+//!   Rate limits and transient errors keep it pending.
+//! - **Invariant:** the same notification (receiver, group key, status, alert fingerprints
+//!   with start times) accepted again within the dedupe window creates no new rows.
+//! - Parts already sent are recorded as they go, so a retry or a restart does not resend
+//!   them.
+//!
+//! # Recovery
+//! Nothing to do: on start every `pending` row whose `next_attempt_at` has passed is due
+//! again. A crash between a send and its `delivered` mark resends that message once
+//! (at-least-once; duplicates are bounded by the sends in flight at the crash). SQLite's
+//! WAL recovery restores the last committed state. Schema versions are tracked in
+//! `PRAGMA user_version` and migrated forward in [`store::migrate`].
+
+pub mod key;
+pub mod store;
+
+pub use store::{Accepted, ChannelStats, Delivery, NewNotification, Outbox};
+
+/// Outbox failures. The webhook maps every one of them to 503 so Alertmanager retries.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create the state directory {path}: {message}")]
+    StateDir { path: String, message: String },
+    #[error("outbox database: {0}")]
+    Sqlite(String),
+    #[error("the outbox writer has stopped")]
+    Stopped,
+    #[error("outbox schema version {found} is newer than this lookout understands ({supported})")]
+    TooNew { found: i64, supported: i64 },
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::Sqlite(error.to_string())
+    }
+}

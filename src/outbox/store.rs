@@ -1,0 +1,536 @@
+//! The outbox's SQLite store, owned by one writer thread. Callers send it operations over
+//! a channel and await the answer; consecutive webhook inserts are committed in one
+//! transaction (group commit), so durability costs one fsync per batch, not per request.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use tokio::sync::oneshot;
+
+use super::Error;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Sends older than this are forgotten (no rate window is longer).
+const SENDS_KEPT_MS: i64 = 3_600_000;
+
+/// A notification to store, with the channels it goes to.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub receiver: String,
+    pub dedupe_key: String,
+    pub payload: String,
+    pub channels: Vec<String>,
+    pub received_at_ms: i64,
+    /// A notification with the same key accepted after this time is a duplicate.
+    pub dedupe_since_ms: i64,
+}
+
+/// What `accept` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    Stored { id: i64, deliveries: usize },
+    Duplicate { id: i64 },
+}
+
+/// A pending delivery row, with its notification's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub notification_id: i64,
+    pub channel: String,
+    pub receiver: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub received_at_ms: i64,
+    /// Keys of the parts already sent (`target#part`).
+    pub sent_parts: Vec<String>,
+    /// The channel answered "too long" before: render smaller.
+    pub too_long: bool,
+}
+
+/// Per-channel counts for metrics and the status page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    pub channel: String,
+    pub pending: i64,
+    pub oldest_pending_ms: Option<i64>,
+    pub delivered: i64,
+    pub dead: i64,
+}
+
+/// A dead letter or a recent notification, for the status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: i64,
+    pub channel: String,
+    pub receiver: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub received_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub summary: String,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Op {
+    Accept(NewNotification, oneshot::Sender<Result<Accepted, Error>>),
+    Run(Job),
+}
+
+/// Handle to the outbox; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    ops: mpsc::Sender<Op>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Op::Accept(..) => "Accept",
+            Op::Run(_) => "Run",
+        })
+    }
+}
+
+impl Outbox {
+    /// Opens (creating and migrating if needed) `state_dir/outbox.db` and starts its
+    /// writer thread.
+    pub fn open(state_dir: &Path) -> Result<Outbox, Error> {
+        std::fs::create_dir_all(state_dir).map_err(|e| Error::StateDir {
+            path: state_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let path = state_dir.join("outbox.db");
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrate(&mut conn)?;
+        // Prove the directory is writable now, not at the first webhook.
+        conn.execute(
+            "DELETE FROM sends WHERE at_ms < ?1",
+            params![now_ms() - SENDS_KEPT_MS],
+        )?;
+        let (ops, receiver) = mpsc::channel::<Op>();
+        std::thread::Builder::new()
+            .name("lookout-outbox".to_owned())
+            .spawn(move || writer(conn, &receiver))
+            .map_err(|e| Error::Sqlite(format!("cannot start the writer thread: {e}")))?;
+        Ok(Outbox { ops, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores a notification and its delivery rows; resolves once committed to disk.
+    pub async fn accept(&self, notification: NewNotification) -> Result<Accepted, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.ops
+            .send(Op::Accept(notification, tx))
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Runs `f` on the writer thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn).map_err(Error::from));
+        });
+        self.ops.send(Op::Run(job)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Pending deliveries of `channel` due at `now_ms`, oldest first.
+    pub async fn due(
+        &self,
+        channel: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, Error> {
+        let channel = channel.to_owned();
+        self.run(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts, n.received_at_ms, d.sent_parts, d.too_long
+                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                 WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
+                 ORDER BY d.id LIMIT ?3",
+            )?;
+            let rows = statement.query_map(params![channel, now_ms, limit as i64], |r| {
+                let sent: String = r.get(7)?;
+                Ok(Delivery {
+                    id: r.get(0)?,
+                    notification_id: r.get(1)?,
+                    channel: r.get(2)?,
+                    receiver: r.get(3)?,
+                    payload: r.get(4)?,
+                    attempts: r.get(5)?,
+                    received_at_ms: r.get(6)?,
+                    sent_parts: sent.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                    too_long: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// When the next pending delivery of `channel` becomes due, if any.
+    pub async fn next_due_ms(&self, channel: &str) -> Result<Option<i64>, Error> {
+        let channel = channel.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT MIN(next_attempt_at_ms) FROM deliveries WHERE channel = ?1 AND state = 'pending'",
+                params![channel],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    /// Marks deliveries delivered.
+    pub async fn delivered(&self, ids: Vec<i64>, now_ms: i64) -> Result<(), Error> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut statement = tx.prepare_cached(
+                    "UPDATE deliveries SET state = 'delivered', delivered_at_ms = ?2, updated_at_ms = ?2, last_error = NULL WHERE id = ?1",
+                )?;
+                for id in ids {
+                    statement.execute(params![id, now_ms])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// Records that one part of a delivery was sent (so it is not sent again).
+    pub async fn part_sent(&self, id: i64, key: String, now_ms: i64) -> Result<(), Error> {
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE deliveries SET sent_parts = sent_parts || ?2 || ',', updated_at_ms = ?3 WHERE id = ?1",
+                params![id, key, now_ms],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    /// Keeps deliveries pending until `next_at_ms`, counting an attempt if `attempted`.
+    pub async fn retry_later(
+        &self,
+        ids: Vec<i64>,
+        next_at_ms: i64,
+        error: String,
+        attempted: bool,
+        too_long: bool,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut statement = tx.prepare_cached(
+                    "UPDATE deliveries SET next_attempt_at_ms = ?2, last_error = ?3, attempts = attempts + ?4,
+                     too_long = too_long OR ?5, updated_at_ms = ?6 WHERE id = ?1 AND state = 'pending'",
+                )?;
+                for id in ids {
+                    statement.execute(params![id, next_at_ms, error, i64::from(attempted), too_long, now_ms])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// Moves deliveries to the dead letters with `error`.
+    pub async fn dead(&self, ids: Vec<i64>, error: String, now_ms: i64) -> Result<(), Error> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut statement = tx.prepare_cached(
+                    "UPDATE deliveries SET state = 'dead', last_error = ?2, attempts = attempts + 1, updated_at_ms = ?3 WHERE id = ?1",
+                )?;
+                for id in ids {
+                    statement.execute(params![id, error, now_ms])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// Records a message sent to `target` (rate budgets survive restarts).
+    pub async fn record_send(
+        &self,
+        channel: String,
+        target: String,
+        at_ms: i64,
+    ) -> Result<(), Error> {
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO sends (channel, target, at_ms) VALUES (?1, ?2, ?3)",
+                params![channel, target, at_ms],
+            )?;
+            conn.execute(
+                "DELETE FROM sends WHERE at_ms < ?1",
+                params![at_ms - SENDS_KEPT_MS],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    /// Send times per target of `channel` since `since_ms`.
+    pub async fn sends_since(
+        &self,
+        channel: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, Error> {
+        let channel = channel.to_owned();
+        self.run(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT target, at_ms FROM sends WHERE channel = ?1 AND at_ms >= ?2 ORDER BY at_ms",
+            )?;
+            let rows =
+                statement.query_map(params![channel, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Counts per channel.
+    pub async fn stats(&self) -> Result<Vec<ChannelStats>, Error> {
+        self.run(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT channel,
+                        SUM(state = 'pending'),
+                        MIN(CASE WHEN state = 'pending' THEN created_at_ms END),
+                        SUM(state = 'delivered'),
+                        SUM(state = 'dead')
+                 FROM deliveries GROUP BY channel ORDER BY channel",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(ChannelStats {
+                    channel: r.get(0)?,
+                    pending: r.get(1)?,
+                    oldest_pending_ms: r.get(2)?,
+                    delivered: r.get(3)?,
+                    dead: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The latest rows in `state` (or of any state with `None`), newest first.
+    pub async fn latest(
+        &self,
+        state: Option<&'static str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, Error> {
+        self.run(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT d.id, d.channel, n.receiver, d.state, d.attempts, d.last_error, n.received_at_ms, d.updated_at_ms, n.payload
+                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                 WHERE ?1 IS NULL OR d.state = ?1
+                 ORDER BY d.id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![state, limit as i64], |r| {
+                let payload: String = r.get(8)?;
+                Ok(Row {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    receiver: r.get(2)?,
+                    state: r.get(3)?,
+                    attempts: r.get(4)?,
+                    last_error: r.get(5)?,
+                    received_at_ms: r.get(6)?,
+                    updated_at_ms: r.get(7)?,
+                    summary: summarize(&payload),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+/// "firing HighCPU ×3" for the status page.
+fn summarize(payload: &str) -> String {
+    match crate::alert::Notification::parse(payload.as_bytes()) {
+        Ok(n) => {
+            let name = n
+                .common_labels
+                .get("alertname")
+                .or_else(|| n.group_labels.get("alertname"))
+                .cloned()
+                .unwrap_or_else(|| {
+                    n.alerts
+                        .first()
+                        .map(|a| a.name().to_owned())
+                        .unwrap_or_default()
+                });
+            format!("{} {name} ×{}", n.status.as_str(), n.alerts.len())
+        }
+        Err(_) => "(unreadable payload)".to_owned(),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Creates or upgrades the schema to [`SCHEMA_VERSION`].
+pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::TooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let tx = conn.transaction()?;
+    if version < 1 {
+        tx.execute_batch(
+            "CREATE TABLE notifications (
+                id INTEGER PRIMARY KEY,
+                receiver TEXT NOT NULL,
+                dedupe_key TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                received_at_ms INTEGER NOT NULL
+            );
+            CREATE INDEX notifications_dedupe ON notifications (dedupe_key, received_at_ms);
+            CREATE TABLE deliveries (
+                id INTEGER PRIMARY KEY,
+                notification_id INTEGER NOT NULL REFERENCES notifications (id),
+                channel TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at_ms INTEGER NOT NULL,
+                last_error TEXT,
+                sent_parts TEXT NOT NULL DEFAULT '',
+                too_long INTEGER NOT NULL DEFAULT 0,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                delivered_at_ms INTEGER
+            );
+            CREATE INDEX deliveries_due ON deliveries (channel, state, next_attempt_at_ms);
+            CREATE TABLE sends (
+                channel TEXT NOT NULL,
+                target TEXT NOT NULL,
+                at_ms INTEGER NOT NULL
+            );
+            CREATE INDEX sends_by_channel ON sends (channel, at_ms);",
+        )?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The writer thread: runs operations in order; consecutive accepts share a commit.
+fn writer(mut conn: Connection, ops: &mpsc::Receiver<Op>) {
+    let mut pending: Option<Op> = None;
+    loop {
+        let op = match pending.take() {
+            Some(op) => op,
+            None => match ops.recv() {
+                Ok(op) => op,
+                Err(_) => return,
+            },
+        };
+        match op {
+            Op::Run(job) => job(&mut conn),
+            Op::Accept(first, reply) => {
+                let mut batch = vec![(first, reply)];
+                // Take every accept already queued; stop at the first other operation.
+                while let Ok(op) = ops.try_recv() {
+                    match op {
+                        Op::Accept(n, reply) => batch.push((n, reply)),
+                        other => {
+                            pending = Some(other);
+                            break;
+                        }
+                    }
+                }
+                commit_batch(&mut conn, batch);
+            }
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Accepted, Error>>;
+
+fn commit_batch(conn: &mut Connection, batch: Vec<(NewNotification, Reply)>) {
+    let result = (|| {
+        let tx = conn.transaction()?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (n, _) in &batch {
+            outcomes.push(insert(&tx, n)?);
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(outcomes)
+    })();
+    match result {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, count = batch.len(), "outbox commit failed; answering 503");
+            let error = Error::from(error);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    n: &NewNotification,
+) -> Result<Accepted, rusqlite::Error> {
+    let duplicate: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM notifications WHERE dedupe_key = ?1 AND received_at_ms >= ?2 ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![n.dedupe_key, n.dedupe_since_ms], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = duplicate {
+        return Ok(Accepted::Duplicate { id });
+    }
+    tx.prepare_cached(
+        "INSERT INTO notifications (receiver, dedupe_key, payload, received_at_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![n.receiver, n.dedupe_key, n.payload, n.received_at_ms])?;
+    let id = tx.last_insert_rowid();
+    let mut statement = tx.prepare_cached(
+        "INSERT INTO deliveries (notification_id, channel, state, next_attempt_at_ms, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, 'pending', ?3, ?3, ?3)",
+    )?;
+    for channel in &n.channels {
+        statement.execute(params![id, channel, n.received_at_ms])?;
+    }
+    Ok(Accepted::Stored {
+        id,
+        deliveries: n.channels.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

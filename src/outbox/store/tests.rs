@@ -1,0 +1,164 @@
+//! Outbox store tests on a real SQLite file in a temp dir.
+
+use super::*;
+
+fn new(key: &str, channels: &[&str], at: i64) -> NewNotification {
+    NewNotification {
+        receiver: "critical".to_owned(),
+        dedupe_key: key.to_owned(),
+        payload: r#"{"status":"firing","alerts":[{"status":"firing","startsAt":"2024-01-01T00:00:00Z","labels":{"alertname":"X"}}]}"#.to_owned(),
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        received_at_ms: at,
+        dedupe_since_ms: at - 600_000,
+    }
+}
+
+#[tokio::test]
+async fn accepted_rows_are_due_then_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let accepted = outbox.accept(new("k1", &["a", "b"], 1_000)).await.unwrap();
+    assert!(matches!(accepted, Accepted::Stored { deliveries: 2, .. }));
+    let due = outbox.due("a", 1_000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].receiver, "critical");
+    assert!(
+        outbox.due("a", 999, 10).await.unwrap().is_empty(),
+        "not due before it arrived"
+    );
+    outbox.delivered(vec![due[0].id], 2_000).await.unwrap();
+    assert!(outbox.due("a", 5_000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        outbox.due("b", 5_000, 10).await.unwrap().len(),
+        1,
+        "other channel unaffected"
+    );
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!(
+        stats[0],
+        ChannelStats {
+            channel: "a".into(),
+            pending: 0,
+            oldest_pending_ms: None,
+            delivered: 1,
+            dead: 0
+        }
+    );
+    assert_eq!(stats[1].pending, 1);
+}
+
+#[tokio::test]
+async fn the_same_notification_within_the_window_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let first = outbox.accept(new("k", &["a"], 1_000_000)).await.unwrap();
+    let Accepted::Stored { id, .. } = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        outbox.accept(new("k", &["a"], 1_300_000)).await.unwrap(),
+        Accepted::Duplicate { id }
+    );
+    // After the window (600 s) it is new again.
+    assert!(matches!(
+        outbox.accept(new("k", &["a"], 1_700_000)).await.unwrap(),
+        Accepted::Stored { .. }
+    ));
+}
+
+#[tokio::test]
+async fn retries_parts_dead_letters_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let outbox = Outbox::open(dir.path()).unwrap();
+        outbox.accept(new("k1", &["a"], 1_000)).await.unwrap();
+        outbox.accept(new("k2", &["a"], 1_000)).await.unwrap();
+        let due = outbox.due("a", 1_000, 10).await.unwrap();
+        outbox
+            .part_sent(due[0].id, "robot#1".into(), 1_100)
+            .await
+            .unwrap();
+        outbox
+            .retry_later(
+                vec![due[0].id],
+                9_000,
+                "HTTP 500".into(),
+                true,
+                false,
+                1_100,
+            )
+            .await
+            .unwrap();
+        outbox
+            .dead(vec![due[1].id], "310000 sign not match".into(), 1_100)
+            .await
+            .unwrap();
+        assert_eq!(outbox.next_due_ms("a").await.unwrap(), Some(9_000));
+        let dead = outbox.latest(Some("dead"), 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].last_error.as_deref(), Some("310000 sign not match"));
+        assert_eq!(dead[0].summary, "firing X ×1");
+    }
+    // Reopen: the pending row survives with its progress.
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let due = outbox.due("a", 9_000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].attempts, 1);
+    assert_eq!(due[0].sent_parts, vec!["robot#1".to_owned()]);
+}
+
+#[tokio::test]
+async fn concurrent_accepts_are_group_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.accept(new(&format!("k{i}"), &["a"], 1_000)).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(matches!(
+            task.await.unwrap().unwrap(),
+            Accepted::Stored { .. }
+        ));
+    }
+    assert_eq!(outbox.due("a", 1_000, 1_000).await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn sends_are_remembered_for_rate_budgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let now = now_ms();
+    for i in 0..3 {
+        outbox
+            .record_send("a".into(), "robot".into(), now + i)
+            .await
+            .unwrap();
+    }
+    assert_eq!(outbox.sends_since("a", now + 1).await.unwrap().len(), 2);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join("outbox.db")).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        Outbox::open(dir.path()),
+        Err(Error::TooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn an_unusable_state_dir_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    assert!(matches!(
+        Outbox::open(&file.join("state")),
+        Err(Error::StateDir { .. })
+    ));
+}
