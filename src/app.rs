@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use crate::config::{self, Config, LogFormat, Sources};
 use crate::exporter::Exporter;
 use crate::http;
+use crate::notify::relay::Relay;
+use crate::notify::send::Channels;
 use crate::shutdown::Shutdown;
 
 /// Errors that stop lookout.
@@ -29,6 +31,8 @@ pub enum Error {
     },
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Channels(#[from] crate::notify::send::Error),
 }
 
 /// Command-line values that override the file, on start and on every reload.
@@ -75,20 +79,36 @@ pub fn load_config(
 pub struct AppState {
     config: ArcSwap<Config>,
     exporter: Exporter,
+    relay: Arc<Relay>,
     overrides: Overrides,
     ready: AtomicBool,
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
-    pub fn new(config: Config, overrides: Overrides) -> Arc<Self> {
-        Arc::new(Self {
-            exporter: Exporter::new(&config),
-            config: ArcSwap::from_pointee(config),
+    /// Builds the state and starts the background work (SQL queries, the relay).
+    /// Must be called inside a tokio runtime.
+    pub fn new(
+        config: Config,
+        overrides: Overrides,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Self>, Error> {
+        let config = Arc::new(config);
+        let channels = Channels::new(Arc::clone(&config))?;
+        let exporter = Exporter::new(&config);
+        let relay = Relay::start(channels, exporter.relay_metrics().clone(), shutdown);
+        Ok(Arc::new(Self {
+            exporter,
+            relay,
+            config: ArcSwap::new(config),
             overrides,
             ready: AtomicBool::new(false),
             reloading: tokio::sync::Mutex::new(()),
-        })
+        }))
+    }
+
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.relay
     }
 
     /// The configuration in force.
@@ -100,8 +120,9 @@ impl AppState {
         &self.exporter
     }
 
+    /// Serving, with the configuration loaded and (when receivers exist) the outbox open.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.relay.is_ready()
     }
 
     /// Marks lookout ready to serve (done by [`run`] once the server is up).
@@ -111,7 +132,7 @@ impl AppState {
 
     /// Re-reads the configuration file. An invalid file keeps the running configuration
     /// and returns why; the outcome is also logged and exported as a metric.
-    pub async fn reload(&self) -> Result<(), config::Error> {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let current = self.config();
         let Some(path) = current.source.clone() else {
@@ -122,13 +143,20 @@ impl AppState {
         let loaded = tokio::task::spawn_blocking(move || load_config(Some(&path), &overrides))
             .await
             .unwrap_or_else(|error| unreachable!("config loading does not panic: {error}"));
+        let loaded = loaded.map_err(ReloadError::Config).and_then(|config| {
+            let config = Arc::new(config);
+            Channels::new(Arc::clone(&config))
+                .map(|channels| (config, channels))
+                .map_err(ReloadError::Channels)
+        });
         match loaded {
-            Ok(config) => {
+            Ok((config, channels)) => {
                 if config.listen != current.listen {
                     tracing::warn!(old = %current.listen, new = %config.listen, "listen address changes need a restart");
                 }
                 self.exporter.apply(&config);
-                self.config.store(Arc::new(config));
+                self.relay.apply(channels);
+                self.config.store(config);
                 self.exporter.self_metrics().config_loaded(true);
                 tracing::info!("configuration reloaded");
                 Ok(())
@@ -140,6 +168,15 @@ impl AppState {
             }
         }
     }
+}
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(config::Error),
+    #[error(transparent)]
+    Channels(crate::notify::send::Error),
 }
 
 /// Binds the configured listen address.
@@ -169,6 +206,8 @@ pub async fn run(
         .with_graceful_shutdown(async move { stop.wait().await })
         .await
         .map_err(Error::Serve)?;
+    // The listener is closed; let in-flight sends finish (bounded by channel timeouts).
+    state.relay.stopped().await;
     tracing::info!("lookout stopped");
     Ok(())
 }

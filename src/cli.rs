@@ -208,7 +208,7 @@ fn serve(cli: &Cli) -> ExitCode {
         let listener = app::bind(&config).await?;
         let shutdown = Shutdown::new();
         shutdown::on_signals(shutdown.clone());
-        let state = AppState::new(config, overrides);
+        let state = AppState::new(config, overrides, shutdown.clone())?;
         app::run(listener, state, shutdown).await
     });
     match result {

@@ -20,6 +20,7 @@ use super::view::NotificationView;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("markdown", include_str!("templates/markdown.j2")),
     ("text", include_str!("templates/text.j2")),
+    ("digest", include_str!("templates/digest.j2")),
 ];
 
 /// Why rendering failed.

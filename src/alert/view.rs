@@ -33,6 +33,10 @@ pub struct NotificationView {
     pub resolved_count: usize,
     pub truncated_alerts: u64,
     pub timezone: String,
+    /// How many notifications this view stands for (more than 1 for a digest).
+    pub notifications: usize,
+    /// Alerts per severity (`"critical" → 3`), resolved ones under "resolved".
+    pub severity_counts: BTreeMap<String, usize>,
     pub alerts: Vec<AlertView>,
 }
 
@@ -101,6 +105,74 @@ pub fn build(n: &Notification, tz: Tz, now: DateTime<Utc>) -> NotificationView {
         resolved_count: alerts.len() - firing_count,
         truncated_alerts: n.truncated_alerts,
         timezone: tz.name().to_owned(),
+        notifications: 1,
+        severity_counts: severity_counts(&alerts),
+        alerts,
+    }
+}
+
+fn severity_counts(alerts: &[AlertView]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for a in alerts {
+        let key = if a.firing {
+            a.severity.clone()
+        } else {
+            "resolved".to_owned()
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// One view standing for many notifications (a digest when a channel is over budget):
+/// every alert of every view, firing first; firing if any alert fires.
+pub fn digest(views: &[NotificationView]) -> NotificationView {
+    let mut alerts: Vec<AlertView> = views
+        .iter()
+        .flat_map(|v| v.alerts.iter().cloned())
+        .collect();
+    alerts.sort_by_key(|a| !a.firing);
+    let firing_count = alerts.iter().filter(|a| a.firing).count();
+    let firing = firing_count > 0;
+    let severity = alerts
+        .iter()
+        .filter(|a| a.firing || !firing)
+        .map(|a| a.severity.clone())
+        .min_by_key(|s| severity_rank(s))
+        .unwrap_or_default();
+    let names: std::collections::BTreeSet<&str> =
+        alerts.iter().map(|a| a.alertname.as_str()).collect();
+    let alertname = match (names.len(), names.iter().next()) {
+        (1, Some(name)) => (*name).to_owned(),
+        (n, Some(first)) => format!("{first} 等 {n} 种告警"),
+        _ => String::new(),
+    };
+    let first = views.first();
+    NotificationView {
+        status: if firing { "firing" } else { "resolved" },
+        firing,
+        receiver: first.map(|v| v.receiver.clone()).unwrap_or_default(),
+        group_key: String::new(),
+        group_labels: BTreeMap::new(),
+        common_labels: BTreeMap::new(),
+        common_annotations: BTreeMap::new(),
+        external_url: first.map(|v| v.external_url.clone()).unwrap_or_default(),
+        alertname,
+        severity_icon: icon(
+            if firing {
+                Status::Firing
+            } else {
+                Status::Resolved
+            },
+            &severity,
+        ),
+        severity,
+        firing_count,
+        resolved_count: alerts.len() - firing_count,
+        truncated_alerts: views.iter().map(|v| v.truncated_alerts).sum(),
+        timezone: first.map(|v| v.timezone.clone()).unwrap_or_default(),
+        notifications: views.len(),
+        severity_counts: severity_counts(&alerts),
         alerts,
     }
 }

@@ -402,6 +402,19 @@ pub enum ChannelKind {
     Console,
 }
 
+impl ChannelKind {
+    /// The `type` value that selects this kind in the file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChannelKind::Dingtalk { .. } => "dingtalk",
+            ChannelKind::Wecom { .. } => "wecom",
+            ChannelKind::AliyunSms { .. } => "aliyun_sms",
+            ChannelKind::TencentSms { .. } => "tencent_sms",
+            ChannelKind::Console => "console",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     pub dedupe_window: Duration,

@@ -91,6 +91,7 @@ pub struct Exporter {
     cache: [ArcSwapOption<Cached>; 4],
     refresh: tokio::sync::Mutex<()>,
     self_metrics: SelfMetrics,
+    relay_metrics: crate::notify::metrics::RelayMetrics,
 }
 
 fn same_settings(a: &HostSettings, b: &HostSettings) -> bool {
@@ -112,6 +113,7 @@ impl Exporter {
     pub fn new(config: &Config) -> Self {
         let mut registry = Registry::default();
         let self_metrics = SelfMetrics::register(&mut registry);
+        let relay_metrics = crate::notify::metrics::RelayMetrics::register(&mut registry);
         let host_families = Arc::new(Snapshot::default());
         registry.register_collector(Box::new(Arc::clone(&host_families)));
         registry.register_collector(Box::new(ProcessCollector));
@@ -127,6 +129,7 @@ impl Exporter {
             cache: Default::default(),
             refresh: tokio::sync::Mutex::new(()),
             self_metrics,
+            relay_metrics,
         };
         exporter.apply(config);
         exporter
@@ -134,6 +137,14 @@ impl Exporter {
 
     pub fn self_metrics(&self) -> &SelfMetrics {
         &self.self_metrics
+    }
+
+    pub fn sql(&self) -> &sql::SqlExporter {
+        &self.sql
+    }
+
+    pub fn relay_metrics(&self) -> &crate::notify::metrics::RelayMetrics {
+        &self.relay_metrics
     }
 
     /// Takes the exporter settings of a (re)loaded configuration.

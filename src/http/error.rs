@@ -19,18 +19,35 @@ pub enum Error {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A webhook refusal: answered as `{"error": message}` with `status`.
+    #[error("{message}")]
+    Webhook { status: StatusCode, message: String },
+}
+
+impl Error {
+    pub fn webhook(status: StatusCode, message: String) -> Self {
+        Error::Webhook { status, message }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::ReloadFailed(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Webhook { status, .. } => *status,
+        }
+    }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = match &self {
-            Error::NotFound => StatusCode::NOT_FOUND,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::ReloadFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = self.status();
+        if let Error::Webhook { message, .. } = &self {
+            return (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+        }
         let body = match &self {
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

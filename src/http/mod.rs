@@ -6,6 +6,7 @@
 //! | `GET /-/healthy` | [`health::healthy`] |
 //! | `GET /-/ready` | [`health::ready`] |
 //! | `POST /-/reload` | [`health::reload`] (guarded by `web.auth`) |
+//! | `POST /alertmanager/{receiver}` | [`webhook::receive`] (guarded by `web.auth`) |
 //! | `GET /` | [`status::page`] |
 
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod status;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -30,6 +32,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/healthy", get(health::healthy).head(health::healthy))
         .route("/-/ready", get(health::ready).head(health::ready))
         .route("/-/reload", post(health::reload).put(health::reload))
+        .route(
+            "/alertmanager/{receiver}",
+            post(webhook::receive).layer(DefaultBodyLimit::disable()),
+        )
         .route("/", get(status::page))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(max_body))

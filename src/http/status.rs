@@ -1,15 +1,18 @@
-//! `GET /`: the status page — endpoints and a summary of the running configuration.
-//! Rendered by minijinja with HTML auto-escaping; no secret is ever passed to it.
+//! `GET /`: the status page — endpoints, configuration, query health, channel health
+//! (pending, oldest pending, last success and failure, pause), dead letters and recent
+//! notifications. Rendered by minijinja with HTML auto-escaping; no secret reaches it.
 
 use std::sync::{Arc, LazyLock};
 
 use axum::extract::State;
 use axum::response::Html;
+use chrono::{DateTime, Utc};
 use minijinja::{Environment, context};
 
 use super::error::Error;
 use crate::app::AppState;
-use crate::config::ChannelKind;
+use crate::config::Config;
+use crate::outbox::store::Row;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -18,13 +21,89 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// How many dead letters and recent notifications the page lists.
+const ROWS: usize = 20;
+
 pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Error> {
     let config = state.config();
+    let tz = config.timezone;
+    let time = |ms: Option<i64>| -> String {
+        ms.and_then(DateTime::<Utc>::from_timestamp_millis)
+            .map(|t| crate::alert::view::local_time(t, tz))
+            .unwrap_or_else(|| "—".to_owned())
+    };
+    let queries: Vec<_> = state
+        .exporter()
+        .sql()
+        .status()
+        .into_iter()
+        .map(|(q, s)| {
+            context! {
+                name => q.name, database => q.database, interval => humantime::format_duration(q.interval).to_string(),
+                success => s.success, series => s.series, runs => s.runs, errors => s.errors,
+            }
+        })
+        .collect();
+    let snapshot = state.exporter().relay_metrics().snapshot();
+    let dispatcher = state.relay().dispatcher();
+    let statuses = dispatcher.as_ref().map(|d| d.status()).unwrap_or_default();
     let channels: Vec<_> = config
         .channels
         .values()
-        .map(|c| context! { name => c.name.clone(), kind => kind_name(&c.kind) })
+        .map(|c| {
+            let gauges = snapshot.channels.iter().find(|g| g.channel == c.name);
+            let status = statuses.get(&c.name).cloned().unwrap_or_default();
+            let paused = status.paused_until_ms.filter(|until| *until > Utc::now().timestamp_millis());
+            context! {
+                name => c.name.clone(), kind => c.kind.name(),
+                pending => gauges.map_or(0, |g| g.pending),
+                oldest => gauges.filter(|g| g.pending > 0).map_or_else(|| "—".to_owned(), |g| format!("{:.0} s", g.oldest_pending_age_seconds)),
+                dead => gauges.map_or(0, |g| g.dead),
+                last_success => time(status.last_success_ms),
+                last_failure => status.last_failure.map(|(at, why)| format!("{} {why}", time(Some(at)))).unwrap_or_else(|| "—".to_owned()),
+                paused_until => time(paused),
+            }
+        })
         .collect();
+    let (dead_letters, recent) = match &dispatcher {
+        Some(d) => (
+            d.outbox()
+                .latest(Some("dead"), ROWS)
+                .await
+                .unwrap_or_default(),
+            d.outbox().latest(None, ROWS).await.unwrap_or_default(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let rows = |rows: Vec<Row>| -> Vec<_> {
+        rows.into_iter()
+            .map(|r| {
+                context! {
+                    id => r.id, channel => r.channel, receiver => r.receiver, summary => r.summary,
+                    received => time(Some(r.received_at_ms)), state => r.state, attempts => r.attempts,
+                    error => r.last_error.unwrap_or_default(),
+                }
+            })
+            .collect()
+    };
+    render(
+        &config,
+        queries,
+        channels,
+        rows(dead_letters),
+        rows(recent),
+        state.relay().open_error(),
+    )
+}
+
+fn render(
+    config: &Config,
+    queries: Vec<minijinja::Value>,
+    channels: Vec<minijinja::Value>,
+    dead_letters: Vec<minijinja::Value>,
+    recent: Vec<minijinja::Value>,
+    outbox_error: Option<String>,
+) -> Result<Html<String>, Error> {
     let template = TEMPLATES
         .get_template("status.html")
         .map_err(|error| Error::Internal(error.to_string()))?;
@@ -37,20 +116,9 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
             state_dir => config.state_dir.display().to_string(),
             host_enabled => config.host.enabled,
             databases => config.databases.keys().cloned().collect::<Vec<_>>(),
-            queries => config.queries.iter().map(|q| q.name.clone()).collect::<Vec<_>>(),
             receivers => config.receivers.keys().cloned().collect::<Vec<_>>(),
-            channels,
+            queries, channels, dead_letters, recent, outbox_error,
         })
         .map(Html)
         .map_err(|error| Error::Internal(error.to_string()))
-}
-
-fn kind_name(kind: &ChannelKind) -> &'static str {
-    match kind {
-        ChannelKind::Dingtalk { .. } => "dingtalk",
-        ChannelKind::Wecom { .. } => "wecom",
-        ChannelKind::AliyunSms { .. } => "aliyun_sms",
-        ChannelKind::TencentSms { .. } => "tencent_sms",
-        ChannelKind::Console => "console",
-    }
 }

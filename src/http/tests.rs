@@ -13,7 +13,12 @@ use crate::config::{self, Sources};
 
 fn state_from(yaml: &str) -> Arc<AppState> {
     let config = config::parse_str("test.yaml", yaml, &Sources::system()).unwrap();
-    let state = AppState::new(config, Overrides::default());
+    let state = AppState::new(
+        config,
+        Overrides::default(),
+        crate::shutdown::Shutdown::new(),
+    )
+    .unwrap();
     state.set_ready(true);
     state
 }
@@ -148,7 +153,12 @@ async fn reload_needs_auth_and_keeps_the_old_config_when_the_new_one_is_bad() {
     )
     .unwrap();
     let config = config::load(&path, &Sources::system()).unwrap();
-    let state = AppState::new(config, Overrides::default());
+    let state = AppState::new(
+        config,
+        Overrides::default(),
+        crate::shutdown::Shutdown::new(),
+    )
+    .unwrap();
     let reload = |token: Option<&str>| {
         let mut request = Request::post("/-/reload");
         if let Some(token) = token {

@@ -59,7 +59,7 @@ pub fn render(config: Config, receiver: &str, payload: &Path) -> ExitCode {
             continue;
         };
         match message::prepare(channel, &registry.templates, &view) {
-            Ok(messages) => print!("{}", describe(name, kind(channel), &messages)),
+            Ok(messages) => print!("{}", describe(name, channel.kind.name(), &messages)),
             Err(error) => {
                 failed = true;
                 println!("== {name}: {error}");
@@ -70,17 +70,6 @@ pub fn render(config: Config, receiver: &str, payload: &Path) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-fn kind(channel: &crate::config::Channel) -> &'static str {
-    use crate::config::ChannelKind as K;
-    match channel.kind {
-        K::Dingtalk { .. } => "dingtalk",
-        K::Wecom { .. } => "wecom",
-        K::AliyunSms { .. } => "aliyun_sms",
-        K::TencentSms { .. } => "tencent_sms",
-        K::Console => "console",
     }
 }
 

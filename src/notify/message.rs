@@ -85,6 +85,27 @@ pub enum Error {
     },
 }
 
+/// How to render, beyond the channel's own settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// A template to use instead of the channel's (e.g. `digest`).
+    pub template: Option<&'a str>,
+    /// At most this many parts (the channel's remaining rate budget).
+    pub max_parts: usize,
+    /// Render at half the size limit: the channel said "too long" to the full size.
+    pub shrink: bool,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Self {
+            template: None,
+            max_parts: MAX_PARTS,
+            shrink: false,
+        }
+    }
+}
+
 /// Builds the messages `channel` sends for `view`; none for a resolved notification when
 /// the channel does not send resolved ones.
 pub fn prepare(
@@ -92,17 +113,30 @@ pub fn prepare(
     templates: &Templates,
     view: &NotificationView,
 ) -> Result<Vec<Message>, Error> {
+    prepare_with(channel, templates, view, &Options::default())
+}
+
+/// [`prepare`] with a template override, a part budget and shrinking.
+pub fn prepare_with(
+    channel: &Channel,
+    templates: &Templates,
+    view: &NotificationView,
+    options: &Options<'_>,
+) -> Result<Vec<Message>, Error> {
     if !view.firing && !channel.delivery.send_resolved {
         return Ok(Vec::new());
     }
-    let template = |markdown: bool| {
-        channel
+    let template = |markdown: bool| match options.template {
+        Some(name) => name.to_owned(),
+        None => channel
             .delivery
             .template
             .as_ref()
             .map(|_| channel.name.clone())
-            .unwrap_or_else(|| if markdown { "markdown" } else { "text" }.to_owned())
+            .unwrap_or_else(|| if markdown { "markdown" } else { "text" }.to_owned()),
     };
+    let scale = |bytes: usize| if options.shrink { bytes / 2 } else { bytes };
+    let max_parts = options.max_parts.clamp(1, MAX_PARTS);
     let message = |target: &str, body, part: &Part| Message {
         channel: channel.name.clone(),
         target: target.to_owned(),
@@ -134,8 +168,8 @@ pub fn prepare(
                 build(&part).to_string().len()
             };
             let limit = Limit {
-                bytes: DINGTALK_MAX_BYTES,
-                max_parts: MAX_PARTS,
+                bytes: scale(DINGTALK_MAX_BYTES),
+                max_parts,
             };
             let parts = render::render(
                 templates,
@@ -169,8 +203,8 @@ pub fn prepare(
             };
             let measure = |_: &str, text: &str| json_string_len(text);
             let limit = Limit {
-                bytes: max,
-                max_parts: MAX_PARTS,
+                bytes: scale(max),
+                max_parts,
             };
             let parts = render::render(
                 templates,
@@ -252,7 +286,7 @@ pub fn prepare(
             let measure = |_: &str, text: &str| text.len();
             let limit = Limit {
                 bytes: CONSOLE_MAX_BYTES,
-                max_parts: MAX_PARTS,
+                max_parts,
             };
             let parts = render::render(templates, &template(false), view, "", limit, &measure)?;
             Ok(parts
@@ -268,6 +302,25 @@ pub fn prepare(
                 })
                 .collect())
         }
+    }
+}
+
+/// The rate-limit keys of `channel`'s targets, as its messages carry them.
+pub fn targets(channel: &Channel) -> Vec<String> {
+    match &channel.kind {
+        ChannelKind::Dingtalk { url, .. } | ChannelKind::Wecom { url, .. } => {
+            vec![super::target_of(url.expose())]
+        }
+        ChannelKind::AliyunSms { phone_numbers, .. }
+        | ChannelKind::TencentSms { phone_numbers, .. } => phone_numbers.clone(),
+        ChannelKind::Console => vec!["stdout".to_owned()],
+    }
+}
+
+impl Message {
+    /// Identifies this part among a delivery's messages, to skip it once sent.
+    pub fn key(&self) -> String {
+        format!("{}#{}/{}", self.target, self.part, self.parts)
     }
 }
 

@@ -13,8 +13,12 @@
 
 pub mod cli;
 pub mod dingtalk;
+pub mod dispatcher;
 pub mod message;
+pub mod metrics;
 pub mod outcome;
+pub mod ratelimit;
+pub mod relay;
 pub mod send;
 pub mod sms;
 pub mod wecom;

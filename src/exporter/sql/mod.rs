@@ -127,6 +127,19 @@ impl SqlExporter {
         families
     }
 
+    /// Each query's latest health, for the status page.
+    pub fn status(&self) -> Vec<(crate::config::Query, query::Stats)> {
+        self.running
+            .lock()
+            .map(|r| {
+                r.queries
+                    .iter()
+                    .map(|q| (q.query.clone(), q.stats()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn families(&self) -> Vec<Family> {
         let Ok(running) = self.running.lock() else {
             return Vec::new();

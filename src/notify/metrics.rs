@@ -1,0 +1,219 @@
+//! The relay's metrics: webhook requests, alerts received, delivery outcomes and latency,
+//! digests, throttles and dead letters (counters), and the outbox gauges, which a scrape
+//! reads from a snapshot the dispatcher refreshes — never from the database.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family as MetricFamily;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::exporter::family::{Family, labels};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// What the status page and the gauges show per channel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelGauges {
+    pub channel: String,
+    pub pending: i64,
+    pub oldest_pending_age_seconds: f64,
+    pub dead: i64,
+    pub paused: bool,
+}
+
+/// The outbox gauges as of the last refresh.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub outbox_up: bool,
+    pub channels: Vec<ChannelGauges>,
+}
+
+/// Relay metrics; clone freely.
+#[derive(Debug, Clone)]
+pub struct RelayMetrics {
+    webhook_requests: MetricFamily<Labels, Counter>,
+    alerts_received: MetricFamily<Labels, Counter>,
+    duplicates: MetricFamily<Labels, Counter>,
+    notifications: MetricFamily<Labels, Counter>,
+    latency: MetricFamily<Labels, Histogram>,
+    digests: MetricFamily<Labels, Counter>,
+    throttles: MetricFamily<Labels, Counter>,
+    dead_letters: MetricFamily<Labels, Counter>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+    ])
+}
+
+impl RelayMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            webhook_requests: MetricFamily::default(),
+            alerts_received: MetricFamily::default(),
+            duplicates: MetricFamily::default(),
+            notifications: MetricFamily::default(),
+            latency: MetricFamily::new_with_constructor(latency_histogram),
+            digests: MetricFamily::default(),
+            throttles: MetricFamily::default(),
+            dead_letters: MetricFamily::default(),
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+        };
+        registry.register(
+            "lookout_webhook_requests",
+            "Alertmanager webhook requests by receiver and HTTP status code",
+            metrics.webhook_requests.clone(),
+        );
+        registry.register(
+            "lookout_alerts_received",
+            "Alerts received by receiver and status",
+            metrics.alerts_received.clone(),
+        );
+        registry.register(
+            "lookout_webhook_duplicates",
+            "Notifications received again within the dedupe window and not delivered twice",
+            metrics.duplicates.clone(),
+        );
+        registry.register(
+            "lookout_notifications",
+            "Delivery attempts by channel and outcome (delivered, rate_limited, transient, permanent, too_long)",
+            metrics.notifications.clone(),
+        );
+        registry.register(
+            "lookout_delivery_latency_seconds",
+            "Time from accepting a notification to its delivery, by channel",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "lookout_digests",
+            "Digest messages sent because a channel's backlog exceeded its rate budget",
+            metrics.digests.clone(),
+        );
+        registry.register(
+            "lookout_channel_throttled",
+            "Times a channel target answered with a rate-limit code and was paused",
+            metrics.throttles.clone(),
+        );
+        registry.register(
+            "lookout_dead_letters",
+            "Deliveries given up on after a permanent error",
+            metrics.dead_letters.clone(),
+        );
+        registry.register_collector(Box::new(Gauges(Arc::clone(&metrics.snapshot))));
+        metrics
+    }
+
+    pub fn webhook(&self, receiver: &str, code: u16) {
+        self.webhook_requests
+            .get_or_create(&vec![
+                ("receiver", receiver.to_owned()),
+                ("code", code.to_string()),
+            ])
+            .inc();
+    }
+
+    pub fn alerts(&self, receiver: &str, status: &str, count: u64) {
+        self.alerts_received
+            .get_or_create(&vec![
+                ("receiver", receiver.to_owned()),
+                ("status", status.to_owned()),
+            ])
+            .inc_by(count);
+    }
+
+    pub fn duplicate(&self, receiver: &str) {
+        self.duplicates
+            .get_or_create(&vec![("receiver", receiver.to_owned())])
+            .inc();
+    }
+
+    pub fn outcome(&self, channel: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&vec![
+                ("channel", channel.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
+            .inc();
+    }
+
+    pub fn delivered_after(&self, channel: &str, seconds: f64) {
+        self.latency
+            .get_or_create(&vec![("channel", channel.to_owned())])
+            .observe(seconds);
+    }
+
+    pub fn digest(&self, channel: &str) {
+        self.digests
+            .get_or_create(&vec![("channel", channel.to_owned())])
+            .inc();
+    }
+
+    pub fn throttled(&self, channel: &str) {
+        self.throttles
+            .get_or_create(&vec![("channel", channel.to_owned())])
+            .inc();
+    }
+
+    pub fn dead(&self, channel: &str, count: u64) {
+        self.dead_letters
+            .get_or_create(&vec![("channel", channel.to_owned())])
+            .inc_by(count);
+    }
+
+    /// Replaces the outbox gauges.
+    pub fn set_snapshot(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+}
+
+#[derive(Debug)]
+struct Gauges(Arc<ArcSwap<Snapshot>>);
+
+impl Collector for Gauges {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let snapshot = self.0.load();
+        let up = Family::gauge(
+            "lookout_outbox_up",
+            "Whether the outbox database is open for writing",
+        )
+        .with(Vec::new(), f64::from(u8::from(snapshot.outbox_up)));
+        let mut pending = Family::gauge(
+            "lookout_outbox_pending",
+            "Deliveries waiting to be sent, by channel",
+        );
+        let mut oldest = Family::gauge(
+            "lookout_outbox_oldest_pending_age_seconds",
+            "Age of the oldest delivery still waiting, by channel (0 when none)",
+        );
+        let mut dead = Family::gauge(
+            "lookout_outbox_dead",
+            "Dead-letter deliveries kept in the outbox, by channel",
+        );
+        let mut paused = Family::gauge(
+            "lookout_channel_paused",
+            "Whether a channel target is paused after a rate-limit answer",
+        );
+        for c in &snapshot.channels {
+            let l = || labels([("channel", c.channel.as_str())]);
+            pending.push(l(), c.pending as f64);
+            oldest.push(l(), c.oldest_pending_age_seconds);
+            dead.push(l(), c.dead as f64);
+            paused.push(l(), f64::from(u8::from(c.paused)));
+        }
+        for family in [up, pending, oldest, dead, paused] {
+            family.encode(&mut encoder)?;
+        }
+        Ok(())
+    }
+}
