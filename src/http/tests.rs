@@ -199,3 +199,164 @@ async fn reload_needs_auth_and_keeps_the_old_config_when_the_new_one_is_bad() {
     assert_eq!(call(&state, reload(Some("t"))).await.0, StatusCode::OK);
     assert_eq!(state.config().timezone, chrono_tz::UTC);
 }
+
+mod webhook {
+    use super::*;
+
+    const PAYLOAD: &str = include_str!("../../examples/payloads/firing.json");
+
+    fn relay_state(dir: &std::path::Path, extra: &str) -> Arc<AppState> {
+        state_from(&format!(
+            "host: {{ enabled: false }}\nstate_dir: '{}'\nweb: {{ auth: {{ bearer_token: tok }}, max_body_bytes: 64KiB }}\nchannels:\n  console: {{ type: console }}\nreceivers:\n  critical: {{ channels: [console] }}\n{extra}",
+            dir.display()
+        ))
+    }
+
+    fn post(
+        receiver: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<Body>,
+    ) -> Request<Body> {
+        let mut request = Request::post(format!("/alertmanager/{receiver}"))
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(body.into()).unwrap()
+    }
+
+    async fn wait_ready(state: &Arc<AppState>) {
+        for _ in 0..100 {
+            if state.is_ready() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("outbox never opened");
+    }
+
+    fn json(body: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_refusal_has_its_status_and_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = relay_state(dir.path(), "");
+        wait_ready(&state).await;
+        let cases = [
+            (
+                post("critical", None, "application/json", PAYLOAD),
+                StatusCode::UNAUTHORIZED,
+                "",
+            ),
+            (
+                post("critical", Some("bad"), "application/json", PAYLOAD),
+                StatusCode::UNAUTHORIZED,
+                "",
+            ),
+            (
+                post("nope", Some("tok"), "application/json", PAYLOAD),
+                StatusCode::NOT_FOUND,
+                "unknown receiver `nope`",
+            ),
+            (
+                post("critical", Some("tok"), "text/plain", PAYLOAD),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "application/json",
+            ),
+            (
+                post("critical", Some("tok"), "application/json", "{\"status\":"),
+                StatusCode::BAD_REQUEST,
+                "invalid JSON at line 1",
+            ),
+            (
+                post(
+                    "critical",
+                    Some("tok"),
+                    "application/json",
+                    r#"{"status":"firing","alerts":[{"status":"firing"}]}"#,
+                ),
+                StatusCode::BAD_REQUEST,
+                "missing field `startsAt`",
+            ),
+            (
+                post(
+                    "critical",
+                    Some("tok"),
+                    "application/json",
+                    vec![b' '; 70 * 1024],
+                ),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "max_body_bytes",
+            ),
+        ];
+        for (request, status, reason) in cases {
+            let (got, _, body) = call(&state, request).await;
+            assert_eq!(got, status, "{}", String::from_utf8_lossy(&body));
+            if !reason.is_empty() {
+                let error = json(&body)["error"].as_str().unwrap().to_owned();
+                assert!(error.contains(reason), "{error}");
+            }
+        }
+        let metrics = String::from_utf8(call(&state, get("/metrics")).await.2).unwrap();
+        assert!(
+            metrics
+                .contains("lookout_webhook_requests_total{receiver=\"_unknown\",code=\"404\"} 1"),
+            "{metrics}"
+        );
+    }
+
+    #[tokio::test]
+    async fn accepted_once_then_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = relay_state(dir.path(), "");
+        wait_ready(&state).await;
+        let (status, _, body) = call(
+            &state,
+            post(
+                "critical",
+                Some("tok"),
+                "application/json; charset=utf-8",
+                PAYLOAD,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json(&body)["status"], "accepted");
+        let (status, _, body) = call(
+            &state,
+            post("critical", Some("tok"), "application/json", PAYLOAD),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json(&body)["status"], "duplicate");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_state_dir_answers_503_and_is_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, "").unwrap();
+        let state = relay_state(&blocker.join("state"), "");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!state.is_ready());
+        let (status, _, body) = call(
+            &state,
+            post("critical", Some("tok"), "application/json", PAYLOAD),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            json(&body)["error"]
+                .as_str()
+                .unwrap()
+                .contains("outbox unavailable")
+        );
+        assert_eq!(
+            call(&state, get("/-/ready")).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

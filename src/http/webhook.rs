@@ -37,7 +37,13 @@ pub async fn receive(
         Ok((status, _)) => status.as_u16(),
         Err(error) => error.status().as_u16(),
     };
-    state.exporter().relay_metrics().webhook(&receiver, code);
+    // Unknown names are not labels: anyone could mint new series by posting to them.
+    let label = if state.config().receivers.contains_key(&receiver) {
+        receiver.as_str()
+    } else {
+        "_unknown"
+    };
+    state.exporter().relay_metrics().webhook(label, code);
     result
 }
 

@@ -1,0 +1,64 @@
+"""Sends one SMS through Tencent Cloud's official Python SDK (tencentcloud-sdk-python-sms,
+API 2021-01-11) to the endpoint given, over plain HTTP, and prints the outcome as one JSON
+line: {"ok": true, "body": {..}} or {"ok": false, "code": .., "message": ..}.
+
+Exit status: 0 when every number's SendStatusSet Code is Ok, 1 when the service refused
+the request or a number (the code is printed), 2 when the SDK failed without a reply.
+
+Used by tests/sdk_verifies_mocks.rs against the verifying mock in tests/support/mocks/.
+"""
+
+import argparse
+import json
+import sys
+
+from tencentcloud.common import credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.sms.v20210111 import models, sms_client
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", required=True, help="host:port of the gateway")
+    parser.add_argument("--secret-id", required=True)
+    parser.add_argument("--secret-key", required=True)
+    parser.add_argument("--region", default="ap-guangzhou")
+    parser.add_argument("--phone", required=True, action="append")
+    parser.add_argument("--sdk-app-id", required=True)
+    parser.add_argument("--sign-name", required=True)
+    parser.add_argument("--template-id", required=True)
+    parser.add_argument("--param", action="append", default=[])
+    args = parser.parse_args()
+
+    # HttpProfile's `protocol` is what switches the SDK to plain HTTP (its `scheme`).
+    http_profile = HttpProfile(protocol="http", endpoint=args.endpoint, reqTimeout=10)
+    profile = ClientProfile(httpProfile=http_profile)
+    cred = credential.Credential(args.secret_id, args.secret_key)
+    client = sms_client.SmsClient(cred, args.region, profile)
+
+    request = models.SendSmsRequest()
+    request.PhoneNumberSet = args.phone
+    request.SmsSdkAppId = args.sdk_app_id
+    request.SignName = args.sign_name
+    request.TemplateId = args.template_id
+    request.TemplateParamSet = args.param
+    try:
+        response = client.SendSms(request)
+    except TencentCloudSDKException as error:
+        code = error.get_code()
+        print(json.dumps({"ok": False, "code": code, "message": error.get_message()}, ensure_ascii=False))
+        # Only replies from the service carry a RequestId; the SDK wraps transport failures
+        # in the same exception type without one.
+        return 1 if error.get_request_id() else 2
+    body = json.loads(response.to_json_string())
+    codes = [status.get("Code") for status in body.get("SendStatusSet") or []]
+    ok = bool(codes) and all(code == "Ok" for code in codes)
+    failed = next((code for code in codes if code != "Ok"), None)
+    print(json.dumps({"ok": ok, "code": failed, "body": body}, ensure_ascii=False))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

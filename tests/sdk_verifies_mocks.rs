@@ -1,0 +1,289 @@
+//! The providers' official SDKs agree with the verifying mocks: Alibaba Cloud's
+//! `alibabacloud-dysmsapi20170525` and Tencent Cloud's `tencentcloud-sdk-python-sms`,
+//! pointed at the running mock over plain HTTP, are accepted — so the mocks' signature
+//! checks are the providers' and not just lookout's — and a wrong secret is refused with
+//! the provider's code.
+//!
+//! The SDKs live in a venv at `target/pysdk`, made by `.ci/python-sdks` (run here once
+//! when missing). Without it the tests skip with a note, except in CI, where they fail.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use support::mocks::{AliyunSmsMock, TencentSmsMock};
+
+const ALIYUN_AK: &str = "LTAI5tSdkTestKeyId";
+const ALIYUN_SECRET: &str = "sdk-test-secret";
+const TENCENT_ID: &str = "AKIDsdkTestSecretId0123456789";
+const TENCENT_KEY: &str = "sdk-test-secret-key";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv's Python, installing the SDKs (once per test run) when they are missing.
+fn python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let python = root().join("target/pysdk/bin/python");
+        // The script writes its pin list last, after a complete install.
+        if python.is_file() && root().join("target/pysdk/.lookout-pins").is_file() {
+            return Ok(python);
+        }
+        eprintln!("target/pysdk is missing or incomplete; running .ci/python-sdks");
+        match Command::new("bash")
+            .arg(root().join(".ci/python-sdks"))
+            .current_dir(root())
+            .status()
+        {
+            Ok(status) if status.success() && python.is_file() => Ok(python),
+            Ok(status) => Err(format!(".ci/python-sdks failed ({status})")),
+            Err(error) => Err(format!("could not run .ci/python-sdks: {error}")),
+        }
+    });
+    match found {
+        Ok(python) => Some(python.clone()),
+        Err(why) if support::in_ci() => panic!("{why}; CI must have the Python SDKs"),
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            None
+        }
+    }
+}
+
+/// What one run of an SDK script came to.
+#[derive(Debug)]
+struct Run {
+    exit: Option<i32>,
+    /// The JSON line the script printed last (`Null` if none).
+    result: Value,
+    output: String,
+}
+
+fn run(python: &Path, script: &str, args: &[String]) -> Run {
+    let output = Command::new(python)
+        .arg(root().join("tests/sdk").join(script))
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .output()
+        .expect("the venv's python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let result = stdout
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .unwrap_or(Value::Null);
+    Run {
+        exit: output.status.code(),
+        result,
+        output: format!(
+            "stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+fn aliyun_args(mock: &AliyunSmsMock, secret: &str, phone: &str) -> Vec<String> {
+    [
+        "--endpoint",
+        &mock.endpoint(),
+        "--access-key-id",
+        ALIYUN_AK,
+        "--access-key-secret",
+        secret,
+        "--phone",
+        phone,
+        "--sign-name",
+        "监控中心",
+        "--template-code",
+        "SMS_123456789",
+        "--template-param",
+        r#"{"alert":"磁盘 使用率 95%","host":"db-1 (主)"}"#,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[test]
+fn aliyun_sdk_is_accepted_and_a_wrong_secret_refused() {
+    let Some(python) = python() else { return };
+    let mock = AliyunSmsMock::start(ALIYUN_AK, ALIYUN_SECRET);
+
+    let ok = run(
+        &python,
+        "aliyun_send.py",
+        &aliyun_args(&mock, ALIYUN_SECRET, "13800138000"),
+    );
+    assert_eq!(ok.exit, Some(0), "{}", ok.output);
+    assert_eq!(ok.result["ok"], true, "{}", ok.output);
+    assert_eq!(ok.result["body"]["Code"], "OK");
+    assert!(
+        ok.result["body"]["BizId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    println!("aliyun SDK: {}", ok.result);
+
+    let sent = mock.sent();
+    assert_eq!(sent.len(), 1, "{:?}", mock.requests());
+    assert_eq!(sent[0].phone_numbers, vec!["13800138000".to_owned()]);
+    assert_eq!(sent[0].sign_name, "监控中心");
+    assert_eq!(sent[0].template_code, "SMS_123456789");
+    assert_eq!(
+        sent[0].template_param,
+        Some(json!({"alert": "磁盘 使用率 95%", "host": "db-1 (主)"}))
+    );
+    let request = mock.last().expect("logged");
+    assert_eq!(request.header("x-acs-action"), Some("SendSms"));
+    assert_eq!(request.header("x-acs-version"), Some("2017-05-25"));
+    let authorization = request.header("authorization").unwrap_or_default();
+    assert!(
+        authorization.starts_with("ACS3-HMAC-SHA256 Credential=LTAI5tSdkTestKeyId,SignedHeaders="),
+        "{authorization}"
+    );
+
+    // Wrong secret: the mock recomputes a different signature.
+    let refused = run(
+        &python,
+        "aliyun_send.py",
+        &aliyun_args(&mock, "wrong-secret", "13900139000"),
+    );
+    assert_eq!(refused.exit, Some(1), "{}", refused.output);
+    assert_eq!(
+        refused.result["code"], "SignatureDoesNotMatch",
+        "{}",
+        refused.output
+    );
+    assert_eq!(
+        mock.last().and_then(|r| r.code).as_deref(),
+        Some("SignatureDoesNotMatch")
+    );
+
+    // The same number again within a minute: the SDK sees the business code.
+    let limited = run(
+        &python,
+        "aliyun_send.py",
+        &aliyun_args(&mock, ALIYUN_SECRET, "13800138000"),
+    );
+    assert_eq!(limited.exit, Some(1), "{}", limited.output);
+    assert_eq!(
+        limited.result["code"], "isv.BUSINESS_LIMIT_CONTROL",
+        "{}",
+        limited.output
+    );
+    assert_eq!(mock.accepted().len(), 1);
+}
+
+fn tencent_args(
+    mock: &TencentSmsMock,
+    secret_id: &str,
+    secret_key: &str,
+    phone: &str,
+) -> Vec<String> {
+    [
+        "--endpoint",
+        &mock.endpoint(),
+        "--secret-id",
+        secret_id,
+        "--secret-key",
+        secret_key,
+        "--phone",
+        phone,
+        "--sdk-app-id",
+        "1400006666",
+        "--sign-name",
+        "监控中心",
+        "--template-id",
+        "1110",
+        "--param",
+        "磁盘 使用率",
+        "--param",
+        "95%",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[test]
+fn tencent_sdk_is_accepted_and_a_wrong_secret_refused() {
+    let Some(python) = python() else { return };
+    let mock = TencentSmsMock::start(TENCENT_ID, TENCENT_KEY);
+
+    let ok = run(
+        &python,
+        "tencent_send.py",
+        &tencent_args(&mock, TENCENT_ID, TENCENT_KEY, "+8613800138000"),
+    );
+    assert_eq!(ok.exit, Some(0), "{}", ok.output);
+    assert_eq!(
+        ok.result["body"]["SendStatusSet"][0]["Code"], "Ok",
+        "{}",
+        ok.output
+    );
+    println!("tencent SDK: {}", ok.result);
+
+    let sent = mock.sent();
+    assert_eq!(sent.len(), 1, "{:?}", mock.requests());
+    assert_eq!(sent[0].phone_number, "+8613800138000");
+    assert_eq!(sent[0].sdk_app_id, "1400006666");
+    assert_eq!(
+        sent[0].template_params,
+        vec!["磁盘 使用率".to_owned(), "95%".to_owned()]
+    );
+    let request = mock.last().expect("logged");
+    assert_eq!(request.header("x-tc-action"), Some("SendSms"));
+    assert_eq!(request.header("x-tc-version"), Some("2021-01-11"));
+    assert!(
+        request
+            .header("authorization")
+            .is_some_and(|a| a.contains("/sms/tc3_request, SignedHeaders=content-type;host, ")),
+        "{request:?}"
+    );
+
+    let refused = run(
+        &python,
+        "tencent_send.py",
+        &tencent_args(&mock, TENCENT_ID, "wrong-key", "+8613900139000"),
+    );
+    assert_eq!(refused.exit, Some(1), "{}", refused.output);
+    assert_eq!(
+        refused.result["code"], "AuthFailure.SignatureFailure",
+        "{}",
+        refused.output
+    );
+
+    let unknown = run(
+        &python,
+        "tencent_send.py",
+        &tencent_args(&mock, "AKIDunknown", TENCENT_KEY, "+8613900139000"),
+    );
+    assert_eq!(unknown.exit, Some(1), "{}", unknown.output);
+    assert_eq!(
+        unknown.result["code"], "AuthFailure.SecretIdNotFound",
+        "{}",
+        unknown.output
+    );
+
+    // The same number within 30 seconds: refused for that number, inside an HTTP 200.
+    let limited = run(
+        &python,
+        "tencent_send.py",
+        &tencent_args(&mock, TENCENT_ID, TENCENT_KEY, "+8613800138000"),
+    );
+    assert_eq!(limited.exit, Some(1), "{}", limited.output);
+    assert_eq!(
+        limited.result["code"], "LimitExceeded.PhoneNumberThirtySecondLimit",
+        "{}",
+        limited.output
+    );
+    assert_eq!(mock.accepted().len(), 1);
+}
