@@ -125,7 +125,7 @@ fn payload(alerts: usize, summary: &str) -> Notification {
         .map(|i| {
             format!(
                 r#"{{"status":"firing","labels":{{"alertname":"TableAlert","severity":"critical","instance":"host-{i}:9100"}},"annotations":{{"summary":{}}},"startsAt":"2026-11-22T02:10:05Z","fingerprint":"{i:016x}"}}"#,
-                serde_json::to_string(summary).unwrap()
+                serde_json::to_string(summary).expect("conformance step")
             )
         })
         .collect();
@@ -133,7 +133,7 @@ fn payload(alerts: usize, summary: &str) -> Notification {
         r#"{{"status":"firing","receiver":"r","groupKey":"g","alerts":[{}]}}"#,
         alerts.join(",")
     );
-    Notification::parse(json.as_bytes()).unwrap()
+    Notification::parse(json.as_bytes()).expect("conformance step")
 }
 
 /// Prepares and sends `n` through the case's channel; returns each message's outcome.
@@ -141,12 +141,13 @@ fn send(case: &Case, n: &Notification) -> Vec<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
+        .expect("conformance step");
     runtime.block_on(async {
-        let channels = Channels::new(Arc::new(case.config.clone())).unwrap();
-        let channel = channels.channel("c").unwrap();
+        let channels = Channels::new(Arc::new(case.config.clone())).expect("conformance step");
+        let channel = channels.channel("c").expect("conformance step");
         let view = view::build(n, case.config.timezone, chrono::Utc::now());
-        let messages = message::prepare(channel, &channels.templates, &view).unwrap();
+        let messages =
+            message::prepare(channel, &channels.templates, &view).expect("conformance step");
         assert!(!messages.is_empty());
         let mut outcomes = Vec::new();
         for m in &messages {
@@ -259,7 +260,7 @@ fn dingtalk_mentions_really_ping() {
         "channels:\n  c: {{ type: dingtalk, url: '{}', mention: {{ mobiles: ['13800000000'] }} }}\nreceivers:\n  r: {{ channels: [c] }}\n",
         mock.webhook_url()
     );
-    let config = parse_str("t.yaml", &yaml, &Sources::system()).unwrap();
+    let config = parse_str("t.yaml", &yaml, &Sources::system()).expect("conformance step");
     let case = Case {
         kind: "dingtalk",
         mock: Mock::DingTalk(mock),

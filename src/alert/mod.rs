@@ -189,3 +189,33 @@ mod tests {
         assert!(e.to_string().contains("trailing"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::Notification;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes never panic the parser: they parse or name a problem.
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            match Notification::parse(&body) {
+                Ok(n) => prop_assert!(!n.alerts.is_empty()),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        /// Near-valid payloads (a real one with a span of bytes replaced) never panic.
+        #[test]
+        fn mutated_payloads_never_panic(at in 0usize..1200, len in 0usize..40, fill in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let mut body = include_bytes!("../../examples/payloads/firing.json").to_vec();
+            let at = at.min(body.len());
+            let end = (at + len).min(body.len());
+            body.splice(at..end, fill);
+            let _ = Notification::parse(&body);
+        }
+    }
+}

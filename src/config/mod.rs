@@ -96,9 +96,10 @@ impl fmt::Display for Located<'_> {
             self.file, d.position.line, d.position.column
         )?;
         if !d.path.is_empty() {
-            write!(f, "{}: ", d.path)?;
+            write!(f, "{}: ", d.path.escape_debug())?;
         }
-        f.write_str(&d.message)
+        // One line per error, whatever the file's values contain.
+        f.write_str(&d.message.replace('\n', "\\n").replace('\r', "\\r"))
     }
 }
 

@@ -27,7 +27,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read the demo database {}: {source}", path.display())]
+    #[error("cannot read the demo database {} (delete it to start afresh): {source}", path.display())]
     Open {
         path: PathBuf,
         #[source]

@@ -105,6 +105,7 @@ CREATE TABLE access_log (
 
 /// The indexes, created after the bulk load.
 pub(super) const INDEXES: &str = "
+CREATE INDEX users_level_status ON users (level, status) WHERE deleted_at IS NULL;
 CREATE INDEX wallets_user ON wallets (user_id);
 CREATE INDEX transactions_created ON transactions (created_at, type, status, amount);
 CREATE INDEX transactions_wallet ON transactions (wallet_id, created_at);

@@ -4,7 +4,8 @@
 //! from time to time a burst that the alert rules are written for.
 //!
 //! Bursts come in turn: transaction and payment failures (with the order-cancel and
-//! group-buy jobs stalled), large transactions, a login flood from one address, and a
+//! group-buy jobs stalled, so overdue orders and expired group buys pile up), large
+//! transactions, a login flood from one address (over 1,000 requests a minute), and a
 //! run on stock. A write transaction never lasts longer than one tick's worth of inserts,
 //! so the exporter's read-only connections (WAL) are never blocked.
 
@@ -266,15 +267,14 @@ impl Simulator {
             Some(Burst::LowStock) => self.run_on_stock(&tx, now)?,
             _ => {}
         }
-        // Background jobs; an incident stalls the ones that depend on the payment side.
-        if self.tick % 60 == 0 {
-            if !failing {
-                cancel_overdue_orders(&tx, now)?;
-            }
-            advance_orders(&tx, now)?;
-        }
-        if self.tick % 120 == 0 && !failing {
+        // Background jobs. The cancel and settle jobs keep overdue orders and expired group
+        // buys near zero; an incident (a failure burst) stalls them, so those build up.
+        if self.tick % 10 == 0 && !failing {
+            cancel_overdue_orders(&tx, now)?;
             close_expired_group_buys(&tx, now)?;
+        }
+        if self.tick % 60 == 0 {
+            advance_orders(&tx, now)?;
         }
         if self.tick % 300 == 0 {
             prune(&tx, now)?;

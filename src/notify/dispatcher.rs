@@ -32,6 +32,8 @@ use crate::shutdown::Shutdown;
 
 /// At most this many due rows are folded into one digest.
 const DIGEST_MAX_ROWS: usize = 5_000;
+/// A digest waits at most this long for its full part budget.
+const DIGEST_PATIENCE_MS: i64 = 10_000;
 /// Idle workers look at the outbox at least this often.
 const IDLE_POLL_MS: i64 = 5_000;
 
@@ -242,6 +244,20 @@ impl Dispatcher {
             return Step::WaitUntil(next_free);
         }
         if due.len() > budget {
+            // A digest should get its full number of parts: if the budget is about to
+            // grow to that within DIGEST_PATIENCE_MS, wait for it.
+            let wanted = MAX_PARTS
+                .min(usize::try_from(channel.delivery.rate_limit.count).unwrap_or(MAX_PARTS));
+            if budget < wanted {
+                let ready = targets
+                    .iter()
+                    .filter_map(|t| self.with_window(channel, t, |w| w.ready_at_ms(wanted, now)))
+                    .max()
+                    .unwrap_or(now);
+                if ready > now && ready - now <= DIGEST_PATIENCE_MS {
+                    return Step::WaitUntil(ready);
+                }
+            }
             self.digest(channels, channel, due, budget).await;
         } else if let Some(row) = due.into_iter().next() {
             self.single(channels, channel, row).await;

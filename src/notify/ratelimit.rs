@@ -69,6 +69,22 @@ impl Window {
         self.sends.get(index).map_or(now_ms, |&t| t + self.per_ms)
     }
 
+    /// When at least `n` messages may be sent (capped at the window's size).
+    pub fn ready_at_ms(&mut self, n: usize, now_ms: i64) -> i64 {
+        self.prune(now_ms);
+        let n = n.min(self.count);
+        let start = self.paused_until_ms.unwrap_or(now_ms);
+        let free = self.count.saturating_sub(self.sends.len());
+        if free >= n {
+            return start;
+        }
+        // The (n - free) oldest sends must leave the window.
+        let index = n - free - 1;
+        self.sends
+            .get(index)
+            .map_or(start, |&t| start.max(t + self.per_ms))
+    }
+
     pub fn record(&mut self, at_ms: i64) {
         self.sends.push_back(at_ms);
     }
@@ -106,6 +122,22 @@ mod tests {
         assert_eq!(w.next_free_ms(30_000), 61_000, "60 s window plus 1 s slack");
         assert_eq!(w.available(61_000), 1);
         assert_eq!(w.available(81_000), 3);
+    }
+
+    #[test]
+    fn ready_at_tells_when_n_slots_are_free() {
+        let mut w = window();
+        for t in [0, 10_000, 20_000] {
+            w.record(t);
+        }
+        assert_eq!(w.ready_at_ms(1, 30_000), 61_000);
+        assert_eq!(w.ready_at_ms(2, 30_000), 71_000);
+        assert_eq!(
+            w.ready_at_ms(9, 30_000),
+            81_000,
+            "capped at the window size"
+        );
+        assert_eq!(w.ready_at_ms(1, 90_000), 90_000);
     }
 
     #[test]

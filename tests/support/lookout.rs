@@ -31,24 +31,56 @@ impl Lookout {
 
     /// Starts lookout with `config` and extra command-line arguments.
     pub(crate) fn start_with_args(config: &str, extra_args: &[&str]) -> Lookout {
+        Lookout::launch(config, extra_args, StateDir::Own, "/-/ready")
+    }
+
+    /// Starts lookout on `state_dir` (kept by the caller, e.g. across a restart).
+    pub(crate) fn start_with_state(config: &str, state_dir: &Path) -> Lookout {
+        Lookout::launch(config, &[], StateDir::At(state_dir.to_owned()), "/-/ready")
+    }
+
+    /// Starts lookout with the config's own `state_dir` and waits only for liveness
+    /// (`/-/healthy`): for tests where the outbox cannot open yet.
+    pub(crate) fn start_unready(config: &str) -> Lookout {
+        Lookout::launch(config, &[], StateDir::FromConfig, "/-/healthy")
+    }
+
+    fn launch(config: &str, extra_args: &[&str], state: StateDir, ready_path: &str) -> Lookout {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("lookout.yaml");
         std::fs::write(&config_path, config).expect("write config");
-        let state_dir = dir.path().join("state");
-        std::fs::create_dir(&state_dir).expect("create state dir");
-        let process = ChildGuard::start("lookout", dir.path(), "/-/ready", READY_TIMEOUT, |addr| {
+        let state_dir = match state {
+            StateDir::Own => {
+                let own = dir.path().join("state");
+                std::fs::create_dir(&own).expect("create state dir");
+                Some(own)
+            }
+            StateDir::At(path) => Some(path),
+            StateDir::FromConfig => None,
+        };
+        let process = ChildGuard::start("lookout", dir.path(), ready_path, READY_TIMEOUT, |addr| {
             let mut command = Command::new(binary());
             command
                 .arg("--config")
                 .arg(&config_path)
                 .arg("--listen")
-                .arg(addr.to_string())
-                .arg("--state-dir")
-                .arg(&state_dir)
-                .args(extra_args);
+                .arg(addr.to_string());
+            if let Some(state_dir) = &state_dir {
+                command.arg("--state-dir").arg(state_dir);
+            }
+            command.args(extra_args);
             command
         });
         Lookout { process, dir }
+    }
+
+    /// Kills lookout with SIGKILL (a crash) and waits for it to be gone.
+    pub(crate) fn kill9(&mut self) {
+        self.signal("KILL");
+        assert!(
+            self.wait_exit(Duration::from_secs(10)).is_some(),
+            "lookout survived SIGKILL"
+        );
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -115,6 +147,15 @@ impl Lookout {
     pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         self.process.wait_exit(within)
     }
+}
+
+enum StateDir {
+    /// A fresh `state` directory inside the guard's temp dir.
+    Own,
+    /// A directory the caller keeps.
+    At(PathBuf),
+    /// Whatever the config file says.
+    FromConfig,
 }
 
 /// The binary Cargo built for this test run.

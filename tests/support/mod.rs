@@ -24,7 +24,7 @@ pub(crate) use self::{
     exposition::{Exposition, Labels},
     http::{Response, http_get, http_request},
     lookout::Lookout,
-    peers::{NodeExporter, Prometheus},
+    peers::{Alertmanager, NodeExporter, Prometheus},
     proxy::{Exchange, RecordingProxy},
 };
 

@@ -180,3 +180,61 @@ impl NodeExporter {
         Exposition::parse(&response.text()).expect("node_exporter output parses")
     }
 }
+
+/// A running Alertmanager (Debian `prometheus-alertmanager`), clustering off; killed when
+/// dropped.
+pub(crate) struct Alertmanager {
+    process: ChildGuard,
+    _dir: TempDir,
+}
+
+impl Alertmanager {
+    /// Starts Alertmanager with `config` as its configuration file.
+    /// `None` (after a skip note) when it is not installed outside CI.
+    pub(crate) fn start(config: &str) -> Option<Alertmanager> {
+        let binary = require_binary("prometheus-alertmanager")?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("alertmanager.yml");
+        std::fs::write(&config_path, config).expect("write alertmanager config");
+        let process = ChildGuard::start(
+            "alertmanager",
+            dir.path(),
+            "/-/ready",
+            READY_TIMEOUT,
+            |addr| {
+                let data = dir.path().join(format!("data-{}", addr.port()));
+                let mut command = Command::new(&binary);
+                command
+                    .arg(format!("--config.file={}", config_path.display()))
+                    .arg(format!("--storage.path={}", data.display()))
+                    .arg(format!("--web.listen-address={addr}"))
+                    .arg("--cluster.listen-address=")
+                    .arg("--log.level=debug");
+                command
+            },
+        );
+        Some(Alertmanager { process, _dir: dir })
+    }
+
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}", self.process.addr())
+    }
+
+    pub(crate) fn logs(&self) -> String {
+        self.process.logs()
+    }
+
+    /// `POST /api/v2/alerts` with `alerts` (a JSON array).
+    pub(crate) fn post_alerts(&self, alerts: &Value) {
+        let url = format!("{}/api/v2/alerts", self.base_url());
+        let body = alerts.to_string();
+        let response = super::http::http_request(
+            "POST",
+            &url,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .unwrap_or_else(|error| panic!("POST {url}: {error}"));
+        assert_eq!(response.status, 200, "POST {url}: {}", response.text());
+    }
+}

@@ -268,3 +268,39 @@ fn value_parsers() {
     assert!(parse_rate("0/min").is_err());
     assert!(parse_rate("fast").is_err());
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::sources;
+    use crate::config::parse_str;
+
+    const FULL: &str = include_str!("../../../examples/channels.yaml");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// Arbitrary text never panics config loading: it validates or lists errors.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            let _ = parse_str("fuzz.yaml", &text, &sources());
+        }
+
+        /// A real config with a span replaced never panics, and every error it reports
+        /// names the file with a line and a column.
+        #[test]
+        fn mutated_configs_name_positions(at in 0usize..1800, len in 0usize..30, fill in "[ -~\\n]{0,30}") {
+            let mut text = FULL.to_owned();
+            let mut at = at.min(text.len());
+            while !text.is_char_boundary(at) { at -= 1; }
+            let mut end = (at + len).min(text.len());
+            while !text.is_char_boundary(end) { end -= 1; }
+            text.replace_range(at..end, &fill);
+            if let Err(error) = parse_str("fuzz.yaml", &text, &sources()) {
+                for line in error.to_string().lines() {
+                    prop_assert!(line.starts_with("fuzz.yaml:"), "{}", line);
+                }
+            }
+        }
+    }
+}
