@@ -43,6 +43,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The embedded default: a seeded SQLite shop database under the state directory, a
+    /// simulator that keeps it busy, and a built-in configuration exporting host metrics
+    /// and ~14 business queries, with a console channel that prints alerts.
+    Demo,
     /// Validate a configuration file without side effects; print every error with its
     /// file, line, column and key path; exit non-zero on error.
     CheckConfig {
@@ -101,6 +105,7 @@ impl Cli {
 pub fn main(cli: &Cli) -> ExitCode {
     match &cli.command {
         Some(Command::CheckConfig { file }) => check_config(file),
+        Some(Command::Demo) => demo(cli),
         Some(Command::Query { name }) => query(cli, name),
         Some(Command::Render { receiver, payload }) => with_config(cli, |config| {
             crate::notify::cli::render(config, receiver, payload)
@@ -193,6 +198,46 @@ fn serve(cli: &Cli) -> ExitCode {
     if path.is_none() {
         tracing::info!("no {DEFAULT_CONFIG} found; running on built-in defaults");
     }
+    run_server(config, overrides, None)
+}
+
+/// `lookout demo`: prepare the shop database, then serve the built-in demo config while
+/// the simulator writes to it.
+fn demo(cli: &Cli) -> ExitCode {
+    let overrides = cli.overrides();
+    let state_dir = overrides
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| crate::config::Config::builtin().state_dir);
+    let started = std::time::Instant::now();
+    let db = match crate::demo::prepare(&state_dir) {
+        Ok(db) => db,
+        Err(error) => {
+            eprintln!("lookout demo: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let yaml = crate::demo::config_yaml(&db);
+    let mut config = match config::parse_str("<demo>", &yaml, &Sources::system()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("lookout demo: the built-in configuration is invalid:\n{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    overrides.apply(&mut config);
+    config.state_dir = state_dir;
+    telemetry::init(&config.log.level, config.log.format);
+    tracing::info!(database = %db.display(), prepared_in = ?started.elapsed(), "demo shop database ready; simulator starting");
+    run_server(config, overrides, Some(db))
+}
+
+/// Runs the server until a signal; with `simulate`, also the demo simulator on that file.
+fn run_server(
+    config: crate::config::Config,
+    overrides: Overrides,
+    simulate: Option<PathBuf>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -208,8 +253,14 @@ fn serve(cli: &Cli) -> ExitCode {
         let listener = app::bind(&config).await?;
         let shutdown = Shutdown::new();
         shutdown::on_signals(shutdown.clone());
+        let simulator = simulate.map(|db| crate::demo::spawn_simulator(db, shutdown.clone()));
         let state = AppState::new(config, overrides, shutdown.clone())?;
-        app::run(listener, state, shutdown).await
+        let result = app::run(listener, state, shutdown.clone()).await;
+        shutdown.trigger();
+        if let Some(simulator) = simulator {
+            let _ = tokio::task::spawn_blocking(move || simulator.join()).await;
+        }
+        result
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,66 @@ fn promtool_finds_nothing_but_meminfo_camel_case() {
         return;
     };
     let lookout = Lookout::start(HOST_ONLY_CONFIG);
+    assert_promtool_clean(
+        &promtool,
+        &lookout,
+        &[
+            "node_cpu_seconds_total{",
+            "node_memory_MemTotal_bytes ",
+            "lookout_",
+        ],
+    );
+}
+
+#[test]
+fn the_demo_with_business_and_relay_metrics_is_clean_too() {
+    let Some(promtool) = require_binary("promtool") else {
+        return;
+    };
+    let lookout = Lookout::start_with_args(HOST_ONLY_CONFIG, &["demo"]);
+    // Fill every relay metric family: one notification through the console channel.
+    let payload = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/payloads/firing.json"
+    ))
+    .expect("payload");
+    let response = support::http_request(
+        "POST",
+        &lookout.url("/alertmanager/critical"),
+        &[("Content-Type", "application/json")],
+        &payload,
+    )
+    .expect("post a notification");
+    assert_eq!(response.status, 200, "{}", response.text());
+    support::poll_until(
+        std::time::Duration::from_secs(30),
+        "business and delivery metrics",
+        || {
+            let body = http_get(&lookout.url("/metrics"), &[])
+                .map(|r| r.text())
+                .unwrap_or_default();
+            let ready = [
+                "shop_transactions_today{",
+                "shop_wallets ",
+                "lookout_delivery_latency_seconds_bucket{",
+            ]
+            .iter()
+            .all(|m| body.contains(m));
+            if ready { Ok(()) } else { Err(lookout.logs()) }
+        },
+    );
+    assert_promtool_clean(
+        &promtool,
+        &lookout,
+        &[
+            "shop_",
+            "lookout_query_success{",
+            "lookout_notifications_total{",
+        ],
+    );
+}
+
+fn assert_promtool_clean(promtool: &std::path::Path, lookout: &Lookout, expected: &[&str]) {
     let response = http_get(
         &lookout.url("/metrics"),
         &[("Accept", "text/plain;version=0.0.4")],
@@ -35,19 +95,15 @@ fn promtool_finds_nothing_but_meminfo_camel_case() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let body = response.text();
-    // Not vacuous: the host and self metrics are there.
-    for expected in [
-        "node_cpu_seconds_total{",
-        "node_memory_MemTotal_bytes ",
-        "lookout_",
-    ] {
+    // Not vacuous: the expected metrics are there.
+    for expected in expected {
         assert!(
             body.contains(expected),
             "/metrics lacks {expected:?}:\n{body}"
         );
     }
 
-    let (code, output) = promtool_check_metrics(&promtool, &body);
+    let (code, output) = promtool_check_metrics(promtool, &body);
     let allowed = Regex::new(ALLOWED_FINDING).expect("valid regex");
     let (camel_case, findings): (Vec<&str>, Vec<&str>) = output
         .lines()
