@@ -118,7 +118,16 @@ pub fn main(cli: &Cli) -> ExitCode {
 }
 
 fn check_config(file: &Path) -> ExitCode {
-    match config::load(file, &Sources::system()) {
+    let checked = config::load(file, &Sources::system())
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            // Custom message templates are files of their own: parse them too.
+            let config = std::sync::Arc::new(config);
+            crate::notify::send::Channels::new(std::sync::Arc::clone(&config))
+                .map(|_| config)
+                .map_err(|e| format!("{}: {e}", file.display()))
+        });
+    match checked {
         Ok(config) => {
             println!(
                 "{}: ok ({} databases, {} queries, {} channels, {} receivers)",

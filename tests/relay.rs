@@ -324,3 +324,58 @@ fn the_same_notification_twice_is_delivered_once_until_the_window_passes() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(mock.messages().len(), 2);
 }
+
+#[test]
+fn sigterm_lets_the_send_in_flight_finish_and_keeps_the_rest_for_later() {
+    let mock = DingTalkMock::start("grace-robot", Some("SECops"));
+    mock.misbehave(
+        Misbehave::Delay(Duration::from_millis(1500)),
+        Times::UntilReset,
+    );
+    let state = tempfile::tempdir().unwrap();
+    let config = config(&mock, "", "1000/s", "");
+    let mut lookout = Lookout::start_with_state(&config, state.path());
+    for name in ["Grace1", "Grace2", "Grace3"] {
+        post(&lookout, &single(name));
+    }
+    poll_until(Duration::from_secs(10), "a send in flight", || {
+        if mock.requests().is_empty() {
+            Err("none yet".to_owned())
+        } else {
+            Ok(())
+        }
+    });
+    let before = texts(&mock).len();
+    lookout.signal("TERM");
+    let status = lookout.wait_exit(Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit {status:?}\n{}",
+        lookout.logs()
+    );
+    let delivered = texts(&mock).len();
+    // The send in flight at SIGTERM finished (at most one per channel); no new one started.
+    assert!(
+        delivered <= before + 1 && delivered < 3,
+        "{before} before SIGTERM, {delivered} after"
+    );
+
+    mock.reset_misbehave();
+    let lookout = Lookout::start_with_state(&config, state.path());
+    poll_until(
+        Duration::from_secs(30),
+        "the rest delivered after the restart",
+        || {
+            let texts = texts(&mock);
+            let all = ["Grace1", "Grace2", "Grace3"]
+                .iter()
+                .all(|n| texts.iter().any(|t| t.contains(n)));
+            if all {
+                Ok(())
+            } else {
+                Err(format!("{texts:?}\n{}", lookout.logs()))
+            }
+        },
+    );
+    assert_eq!(texts(&mock).len(), 3, "nothing sent twice");
+}

@@ -51,7 +51,15 @@ impl Default for Templates {
 }
 
 impl Templates {
+    /// The built-in templates, with times shown in Asia/Shanghai.
     pub fn builtin() -> Self {
+        Self::new(chrono_tz::Asia::Shanghai)
+    }
+
+    /// The built-in templates, plus two filters for custom templates: `localtime`
+    /// (an RFC 3339 time or Unix seconds → `2024-01-02 15:04:05` in `tz`) and `duration`
+    /// (seconds → `1小时5分`).
+    pub fn new(tz: chrono_tz::Tz) -> Self {
         let mut env = Environment::new();
         let syntax = SyntaxConfig::builder()
             .trim_blocks(true)
@@ -60,6 +68,10 @@ impl Templates {
             .unwrap_or_else(|error| unreachable!("the default delimiters are valid: {error}"));
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.add_filter("localtime", move |value: Value| localtime(&value, tz));
+        env.add_filter("duration", |seconds: f64| {
+            super::view::human_duration(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+        });
         for (name, source) in BUILTIN {
             env.add_template(name, source)
                 .unwrap_or_else(|error| unreachable!("built-in template {name} parses: {error}"));
@@ -80,6 +92,33 @@ impl Templates {
     pub fn has(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
     }
+}
+
+fn localtime(value: &Value, tz: chrono_tz::Tz) -> Result<String, minijinja::Error> {
+    let time = if let Some(text) = value.as_str() {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("localtime: `{text}`: {e}"),
+                )
+            })?
+    } else {
+        let seconds = f64::try_from(value.clone()).map_err(|_| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "localtime expects a time string or Unix seconds",
+            )
+        })?;
+        chrono::DateTime::from_timestamp_millis((seconds * 1000.0) as i64).ok_or_else(|| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "localtime: time out of range",
+            )
+        })?
+    };
+    Ok(super::view::local_time(time, tz))
 }
 
 /// Size bounds for one channel kind.

@@ -27,11 +27,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("channel `{channel}`: {source}")]
+    #[error("channel `{channel}`: template {path}, line {line}: {message}")]
     Template {
         channel: String,
-        #[source]
-        source: crate::alert::render::Error,
+        path: String,
+        line: usize,
+        message: String,
     },
     #[error("channel `{channel}`: HTTP client: {message}")]
     Client { channel: String, message: String },
@@ -49,7 +50,7 @@ impl Channels {
     /// Loads custom templates and builds one HTTP client per channel.
     pub fn new(config: Arc<Config>) -> Result<Self, Error> {
         install_crypto_provider();
-        let mut templates = Templates::builtin();
+        let mut templates = Templates::new(config.timezone);
         let mut clients = BTreeMap::new();
         for (name, channel) in &config.channels {
             if let Some(path) = &channel.delivery.template {
@@ -60,10 +61,7 @@ impl Channels {
                 })?;
                 templates
                     .add(name, source)
-                    .map_err(|source| Error::Template {
-                        channel: name.clone(),
-                        source,
-                    })?;
+                    .map_err(|error| template_error(name, path, &error))?;
             }
             clients.insert(name.clone(), client(channel)?);
         }
@@ -94,6 +92,24 @@ impl Channels {
             ));
         };
         send(client, channel, message, Utc::now()).await
+    }
+}
+
+fn template_error(channel: &str, path: &Path, error: &crate::alert::render::Error) -> Error {
+    let (line, message) = match error {
+        crate::alert::render::Error::Template { source, .. } => (
+            source.line().unwrap_or(0),
+            source
+                .detail()
+                .map_or_else(|| source.kind().to_string(), str::to_owned),
+        ),
+        other => (0, other.to_string()),
+    };
+    Error::Template {
+        channel: channel.to_owned(),
+        path: path.display().to_string(),
+        line,
+        message,
     }
 }
 

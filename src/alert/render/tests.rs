@@ -306,3 +306,73 @@ proptest! {
         }
     }
 }
+
+const CUSTOM: &str = r#"{% macro title() %}自定义{% endmacro %}
+{% macro header(part, parts) %}H{{ part }}/{{ parts }}
+{% endmacro %}
+{% macro alert(a, n) %}[{{ "2024-01-02T07:04:05Z" | localtime }} {{ 3900 | duration }} {{ a.alertname }}]
+{% endmacro %}
+{% macro footer(omitted) %}{% if omitted %}+{{ omitted }}{% endif %}{% endmacro %}"#;
+
+#[test]
+fn custom_templates_get_zoned_times_and_human_durations() {
+    let mut templates = Templates::new(chrono_tz::Asia::Shanghai);
+    templates.add("mine", CUSTOM.to_owned()).unwrap();
+    let n = notification(Status::Firing, vec![alert("HighCPU", Status::Firing, "x")]);
+    let parts = render(
+        &templates,
+        "mine",
+        &view_of(&n),
+        "",
+        Limit {
+            bytes: 1000,
+            max_parts: 5,
+        },
+        &|_, t| t.len(),
+    )
+    .unwrap();
+    assert_eq!(parts[0].title, "自定义");
+    assert_eq!(
+        parts[0].text,
+        "H1/1\n[2024-01-02 15:04:05 1小时5分 HighCPU]\n"
+    );
+}
+
+#[test]
+fn a_channel_template_file_is_loaded_and_a_broken_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("console.j2");
+    std::fs::write(&path, CUSTOM).unwrap();
+    let yaml = format!(
+        "channels:\n  c: {{ type: console, template: '{}' }}\n",
+        path.display()
+    );
+    let config =
+        crate::config::parse_str("t.yaml", &yaml, &crate::config::Sources::system()).unwrap();
+    let channels = crate::notify::send::Channels::new(std::sync::Arc::new(config)).unwrap();
+    let n = notification(Status::Firing, vec![alert("HighCPU", Status::Firing, "x")]);
+    let messages = message::prepare(
+        channels.channel("c").unwrap(),
+        &channels.templates,
+        &view_of(&n),
+    )
+    .unwrap();
+    let Body::Console { text } = &messages[0].body else {
+        panic!()
+    };
+    assert!(
+        text.contains("[2024-01-02 15:04:05 1小时5分 HighCPU]"),
+        "{text}"
+    );
+
+    std::fs::write(&path, "{% macro title() %}{{ oops {% endmacro %}").unwrap();
+    let config =
+        crate::config::parse_str("t.yaml", &yaml, &crate::config::Sources::system()).unwrap();
+    let error = crate::notify::send::Channels::new(std::sync::Arc::new(config))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("channel `c`: template ") && error.contains("console.j2, line 1: "),
+        "{error}"
+    );
+}
