@@ -203,16 +203,12 @@ impl Outbox {
     /// Marks deliveries delivered.
     pub async fn delivered(&self, ids: Vec<i64>, now_ms: i64) -> Result<(), Error> {
         self.run(move |conn| {
-            let tx = conn.transaction()?;
-            {
-                let mut statement = tx.prepare_cached(
-                    "UPDATE deliveries SET state = 'delivered', delivered_at_ms = ?2, updated_at_ms = ?2, last_error = NULL WHERE id = ?1",
-                )?;
-                for id in ids {
-                    statement.execute(params![id, now_ms])?;
-                }
-            }
-            tx.commit()
+            update_each(
+                conn,
+                "UPDATE deliveries SET state = 'delivered', delivered_at_ms = ?2, updated_at_ms = ?2, last_error = NULL WHERE id = ?1",
+                &ids,
+                &[&now_ms],
+            )
         })
         .await
     }
@@ -240,17 +236,13 @@ impl Outbox {
         now_ms: i64,
     ) -> Result<(), Error> {
         self.run(move |conn| {
-            let tx = conn.transaction()?;
-            {
-                let mut statement = tx.prepare_cached(
-                    "UPDATE deliveries SET next_attempt_at_ms = ?2, last_error = ?3, attempts = attempts + ?4,
-                     too_long = too_long OR ?5, updated_at_ms = ?6 WHERE id = ?1 AND state = 'pending'",
-                )?;
-                for id in ids {
-                    statement.execute(params![id, next_at_ms, error, i64::from(attempted), too_long, now_ms])?;
-                }
-            }
-            tx.commit()
+            update_each(
+                conn,
+                "UPDATE deliveries SET next_attempt_at_ms = ?2, last_error = ?3, attempts = attempts + ?4,
+                 too_long = too_long OR ?5, updated_at_ms = ?6 WHERE id = ?1 AND state = 'pending'",
+                &ids,
+                &[&next_at_ms, &error, &i64::from(attempted), &too_long, &now_ms],
+            )
         })
         .await
     }
@@ -258,16 +250,12 @@ impl Outbox {
     /// Moves deliveries to the dead letters with `error`.
     pub async fn dead(&self, ids: Vec<i64>, error: String, now_ms: i64) -> Result<(), Error> {
         self.run(move |conn| {
-            let tx = conn.transaction()?;
-            {
-                let mut statement = tx.prepare_cached(
-                    "UPDATE deliveries SET state = 'dead', last_error = ?2, attempts = attempts + 1, updated_at_ms = ?3 WHERE id = ?1",
-                )?;
-                for id in ids {
-                    statement.execute(params![id, error, now_ms])?;
-                }
-            }
-            tx.commit()
+            update_each(
+                conn,
+                "UPDATE deliveries SET state = 'dead', last_error = ?2, attempts = attempts + 1, updated_at_ms = ?3 WHERE id = ?1",
+                &ids,
+                &[&error, &now_ms],
+            )
         })
         .await
     }
@@ -367,6 +355,26 @@ impl Outbox {
         })
         .await
     }
+}
+
+/// Runs `sql` once per id in one transaction, with the id as `?1` and `rest` after it.
+fn update_each(
+    conn: &mut Connection,
+    sql: &str,
+    ids: &[i64],
+    rest: &[&dyn rusqlite::ToSql],
+) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut statement = tx.prepare_cached(sql)?;
+        for id in ids {
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rest.len() + 1);
+            values.push(id);
+            values.extend_from_slice(rest);
+            statement.execute(values.as_slice())?;
+        }
+    }
+    tx.commit()
 }
 
 /// "firing HighCPU ×3" for the status page.
