@@ -279,3 +279,46 @@ fn dingtalk_mentions_really_ping() {
         case.kind
     );
 }
+
+#[test]
+fn send_test_reports_the_classified_outcome() {
+    let mock = DingTalkMock::start("cli-token", Some("SECcli"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("lookout.yaml");
+    let yaml = format!(
+        "channels:\n  ops: {{ type: dingtalk, url: '{}', secret: SECcli }}\n",
+        mock.webhook_url()
+    );
+    std::fs::write(&path, yaml).expect("write config");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .arg("--config")
+            .arg(&path)
+            .args(["send-test", "ops"])
+            .output()
+            .expect("run send-test")
+    };
+    let ok = run();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success() && stdout.contains("delivered"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        mock.messages()
+            .last()
+            .is_some_and(|m| m.to_string().contains("LookoutTest"))
+    );
+    mock.misbehave(Misbehave::err_code("310000", "sign not match"), 1);
+    let failed = run();
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        !failed.status.success() && stdout.contains("permanent failure"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("SECcli") && !stdout.contains("cli-token"),
+        "{stdout}"
+    );
+}

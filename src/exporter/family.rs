@@ -131,3 +131,32 @@ impl Collector for Families {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(families: Vec<Family>) -> String {
+        crate::exporter::exposition::families_to_text(&families).unwrap()
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_chinese_kept() {
+        let family = Family::gauge("shop_tx", "Transactions.")
+            .with(labels([("type", "充值 \"快\" \\ 换行\n")]), 3.0);
+        assert_eq!(
+            encode(vec![family]),
+            "# HELP shop_tx Transactions.\n# TYPE shop_tx gauge\nshop_tx{type=\"充值 \\\"快\\\" \\\\ 换行\\n\"} 3.0\n"
+        );
+    }
+
+    #[test]
+    fn counters_get_total_and_empty_families_vanish() {
+        let counter = Family::counter("shop_payments", "Payments.").with(Vec::new(), 7.0);
+        let empty = Family::gauge("shop_empty", "Nothing.");
+        assert_eq!(
+            encode(vec![counter, empty]),
+            "# HELP shop_payments_total Payments.\n# TYPE shop_payments_total counter\nshop_payments_total 7.0\n"
+        );
+    }
+}
