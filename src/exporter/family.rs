@@ -136,8 +136,8 @@ impl Collector for Families {
 mod tests {
     use super::*;
 
-    fn encode(families: Vec<Family>) -> String {
-        crate::exporter::exposition::families_to_text(&families).unwrap()
+    fn encode(families: &[Family]) -> String {
+        crate::exporter::exposition::families_to_text(families).unwrap()
     }
 
     #[test]
@@ -145,7 +145,7 @@ mod tests {
         let family = Family::gauge("shop_tx", "Transactions.")
             .with(labels([("type", "充值 \"快\" \\ 换行\n")]), 3.0);
         assert_eq!(
-            encode(vec![family]),
+            encode(&[family]),
             "# HELP shop_tx Transactions.\n# TYPE shop_tx gauge\nshop_tx{type=\"充值 \\\"快\\\" \\\\ 换行\\n\"} 3.0\n"
         );
     }
@@ -155,7 +155,7 @@ mod tests {
         let counter = Family::counter("shop_payments", "Payments.").with(Vec::new(), 7.0);
         let empty = Family::gauge("shop_empty", "Nothing.");
         assert_eq!(
-            encode(vec![counter, empty]),
+            encode(&[counter, empty]),
             "# HELP shop_payments_total Payments.\n# TYPE shop_payments_total counter\nshop_payments_total 7.0\n"
         );
     }
