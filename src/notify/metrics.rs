@@ -110,6 +110,23 @@ impl RelayMetrics {
         metrics
     }
 
+    /// Creates every per-channel and per-receiver counter at 0, so `increase()` sees the
+    /// first event and dashboards show 0 rather than no data.
+    pub fn init(&self, config: &crate::config::Config) {
+        for channel in config.channels.keys() {
+            let labels = vec![("channel", channel.clone())];
+            drop(self.digests.get_or_create(&labels));
+            drop(self.throttles.get_or_create(&labels));
+            drop(self.dead_letters.get_or_create(&labels));
+        }
+        for receiver in config.receivers.keys() {
+            drop(
+                self.duplicates
+                    .get_or_create(&vec![("receiver", receiver.clone())]),
+            );
+        }
+    }
+
     pub fn webhook(&self, receiver: &str, code: u16) {
         self.webhook_requests
             .get_or_create(&vec![

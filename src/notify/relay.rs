@@ -39,6 +39,7 @@ impl Relay {
     /// Starts opening the outbox in the background when any receiver is configured.
     pub fn start(channels: Channels, metrics: RelayMetrics, shutdown: Shutdown) -> Arc<Relay> {
         let needed = !channels.config().receivers.is_empty();
+        metrics.init(channels.config());
         let relay = Arc::new(Relay {
             channels: ArcSwap::from_pointee(channels),
             dispatcher: ArcSwapOption::empty(),
@@ -117,6 +118,7 @@ impl Relay {
     pub fn apply(self: &Arc<Self>, channels: Channels) {
         let channels = Arc::new(channels);
         let opening_needed = !channels.config().receivers.is_empty();
+        self.metrics.init(channels.config());
         self.channels.store(Arc::clone(&channels));
         match self.dispatcher.load_full() {
             Some(dispatcher) => dispatcher.apply(channels),
