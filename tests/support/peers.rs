@@ -39,6 +39,12 @@ impl Prometheus {
 
     /// Starts Prometheus with `config` as its configuration file.
     pub(crate) fn start(config: &str) -> Option<Prometheus> {
+        Prometheus::start_with_args(config, &[])
+    }
+
+    /// Starts Prometheus with `config` and extra command-line flags (e.g.
+    /// `--rules.alert.resend-delay=1s`), after the ones [`Prometheus::start`] passes.
+    pub(crate) fn start_with_args(config: &str, extra_args: &[&str]) -> Option<Prometheus> {
         let binary = require_binary("prometheus")?;
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("prometheus.yml");
@@ -56,7 +62,8 @@ impl Prometheus {
                     .arg(format!("--config.file={}", config_path.display()))
                     .arg(format!("--storage.tsdb.path={}", tsdb.display()))
                     .arg(format!("--web.listen-address={addr}"))
-                    .arg("--log.level=warn");
+                    .arg("--log.level=warn")
+                    .args(extra_args);
                 command
             },
         );
