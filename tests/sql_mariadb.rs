@@ -160,3 +160,38 @@ fn writes_fail_and_change_nothing() {
         vec![Some("0".to_owned())]
     );
 }
+
+#[test]
+fn a_pooled_connection_stays_read_only_across_runs() {
+    let Some(db) = MariaDb::create() else { return };
+    db.exec("CREATE TABLE w (n INT)");
+    let c = config(
+        &db,
+        "  - { name: q, database: shop, sql: 'SELECT 1 AS n', metrics: [{ name: q_v, value: n }] }\n",
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime.block_on(async {
+        let handle =
+            lookout::exporter::sql::database::DatabaseHandle::new("shop", &c.databases["shop"]);
+        for _ in 0..3 {
+            handle
+                .query("SELECT 1 AS n", Duration::from_secs(5))
+                .await
+                .unwrap();
+        }
+        let error = handle
+            .query("INSERT INTO w VALUES (1)", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        handle.close().await;
+        error
+    });
+    assert!(error.to_string().contains("READ ONLY"), "{error}");
+    assert_eq!(
+        db.column("SELECT COUNT(*) FROM w"),
+        vec![Some("0".to_owned())]
+    );
+}

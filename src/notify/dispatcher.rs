@@ -34,6 +34,10 @@ use crate::shutdown::Shutdown;
 const DIGEST_MAX_ROWS: usize = 5_000;
 /// A digest waits at most this long for its full part budget.
 const DIGEST_PATIENCE_MS: i64 = 10_000;
+/// Outbox retention: delivered rows for a week, dead letters for a month.
+const KEEP_DELIVERED_MS: i64 = 7 * 86_400_000;
+const KEEP_DEAD_MS: i64 = 30 * 86_400_000;
+const PRUNE_EVERY_MS: i64 = 600_000;
 /// Idle workers look at the outbox at least this often.
 const IDLE_POLL_MS: i64 = 5_000;
 
@@ -219,17 +223,8 @@ impl Dispatcher {
 
     async fn step(&self, channels: &Channels, channel: &Channel) -> Step {
         let now = now_ms();
-        let due = match self.outbox.due(&channel.name, now, DIGEST_MAX_ROWS).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::warn!(%error, channel = %channel.name, "cannot read the outbox; will retry");
-                return Step::WaitUntil(now + 1_000);
-            }
-        };
-        if due.is_empty() {
-            let next = self.outbox.next_due_ms(&channel.name).await.ok().flatten();
-            return Step::WaitUntil(next.unwrap_or(now + IDLE_POLL_MS));
-        }
+        // The budget first: it is in memory, so a worker waiting for its budget never
+        // touches the outbox, however often new rows wake it.
         let targets = message::targets(channel);
         let mut budget = usize::MAX;
         let mut next_free = now;
@@ -243,7 +238,18 @@ impl Dispatcher {
         if budget == 0 {
             return Step::WaitUntil(next_free);
         }
-        if due.len() > budget {
+        let due = match self.outbox.due_count(&channel.name, now).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, channel = %channel.name, "cannot read the outbox; will retry");
+                return Step::WaitUntil(now + 1_000);
+            }
+        };
+        if due == 0 {
+            let next = self.outbox.next_due_ms(&channel.name).await.ok().flatten();
+            return Step::WaitUntil(next.unwrap_or(now + IDLE_POLL_MS));
+        }
+        if due > budget {
             // A digest should get its full number of parts: if the budget is about to
             // grow to that within DIGEST_PATIENCE_MS, wait for it.
             let wanted = MAX_PARTS
@@ -258,8 +264,18 @@ impl Dispatcher {
                     return Step::WaitUntil(ready);
                 }
             }
-            self.digest(channels, channel, due, budget).await;
-        } else if let Some(row) = due.into_iter().next() {
+        }
+        let limit = if due > budget { DIGEST_MAX_ROWS } else { 1 };
+        let rows = match self.outbox.due(&channel.name, now, limit).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, channel = %channel.name, "cannot read the outbox; will retry");
+                return Step::WaitUntil(now + 1_000);
+            }
+        };
+        if due > budget {
+            self.digest(channels, channel, rows, budget).await;
+        } else if let Some(row) = rows.into_iter().next() {
             self.single(channels, channel, row).await;
         }
         Step::Again
@@ -482,10 +498,24 @@ impl Dispatcher {
         }
     }
 
-    /// Refreshes the outbox gauges every second, off the scrape path.
+    /// Refreshes the outbox gauges every second, off the scrape path, and prunes old rows
+    /// every ten minutes.
     async fn refresh_gauges(self: Arc<Self>) {
+        let mut last_prune = 0;
         loop {
             let now = now_ms();
+            if now - last_prune >= PRUNE_EVERY_MS {
+                last_prune = now;
+                match self
+                    .outbox
+                    .prune(now, KEEP_DELIVERED_MS, KEEP_DEAD_MS)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "pruned old outbox rows"),
+                    Err(error) => tracing::warn!(%error, "cannot prune the outbox"),
+                }
+            }
             match self.outbox.stats().await {
                 Ok(stats) => {
                     let paused: Vec<String> = self

@@ -20,6 +20,8 @@
 //!   with start times) accepted again within the dedupe window creates no new rows.
 //! - Parts already sent are recorded as they go, so a retry or a restart does not resend
 //!   them.
+//! - Retention: delivered rows are kept 7 days and dead letters 30 days (for the status
+//!   page and the dedupe window), then pruned with their notifications.
 //!
 //! # Recovery
 //! Nothing to do: on start every `pending` row whose `next_attempt_at` has passed is due

@@ -187,6 +187,19 @@ impl Outbox {
         .await
     }
 
+    /// How many pending deliveries of `channel` are due at `now_ms` (index-only).
+    pub async fn due_count(&self, channel: &str, now_ms: i64) -> Result<usize, Error> {
+        let channel = channel.to_owned();
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "SELECT COUNT(*) FROM deliveries WHERE channel = ?1 AND state = 'pending' AND next_attempt_at_ms <= ?2",
+            )?
+            .query_row(params![channel, now_ms], |r| r.get::<_, i64>(0))
+            .map(|n| usize::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     /// When the next pending delivery of `channel` becomes due, if any.
     pub async fn next_due_ms(&self, channel: &str) -> Result<Option<i64>, Error> {
         let channel = channel.to_owned();
@@ -295,6 +308,31 @@ impl Outbox {
             let rows =
                 statement.query_map(params![channel, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
+        })
+        .await
+    }
+
+    /// Forgets delivered rows older than `keep_delivered_ms` and dead letters older than
+    /// `keep_dead_ms`, then notifications no delivery row refers to any more.
+    pub async fn prune(
+        &self,
+        now_ms: i64,
+        keep_delivered_ms: i64,
+        keep_dead_ms: i64,
+    ) -> Result<usize, Error> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            let mut removed = tx.execute(
+                "DELETE FROM deliveries WHERE (state = 'delivered' AND updated_at_ms < ?1) OR (state = 'dead' AND updated_at_ms < ?2)",
+                params![now_ms - keep_delivered_ms, now_ms - keep_dead_ms],
+            )?;
+            removed += tx.execute(
+                "DELETE FROM notifications WHERE received_at_ms < ?1
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = notifications.id)",
+                params![now_ms - keep_delivered_ms],
+            )?;
+            tx.commit()?;
+            Ok(removed)
         })
         .await
     }
@@ -437,6 +475,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
                 delivered_at_ms INTEGER
             );
             CREATE INDEX deliveries_due ON deliveries (channel, state, next_attempt_at_ms);
+            CREATE INDEX deliveries_notification ON deliveries (notification_id);
             CREATE TABLE sends (
                 channel TEXT NOT NULL,
                 target TEXT NOT NULL,

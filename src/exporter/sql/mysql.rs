@@ -37,8 +37,15 @@ impl Mysql {
         let constraints = PoolConstraints::new(0, max)
             .ok_or_else(|| Error::Config("invalid pool size".to_owned()))?;
         let mut builder = OptsBuilder::from_opts(opts)
-            .pool_opts(PoolOpts::default().with_constraints(constraints))
-            .init(vec![
+            // Connections stay pooled between runs (no reconnect per query) and are not
+            // reset when returned; `setup` runs on every new (or reset) connection.
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_inactive_connection_ttl(Duration::from_secs(300))
+                    .with_reset_connection(false),
+            )
+            .setup(vec![
                 "SET SESSION TRANSACTION READ ONLY",
                 "SET time_zone = '+00:00'",
             ]);

@@ -162,3 +162,26 @@ fn an_unusable_state_dir_is_an_error() {
         Err(Error::StateDir { .. })
     ));
 }
+
+#[tokio::test]
+async fn old_rows_are_pruned_pending_ones_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    for key in ["a", "b", "c"] {
+        outbox.accept(new(key, &["x"], 1_000)).await.unwrap();
+    }
+    let due = outbox.due("x", 1_000, 10).await.unwrap();
+    outbox.delivered(vec![due[0].id], 2_000).await.unwrap();
+    outbox
+        .dead(vec![due[1].id], "bad".into(), 2_000)
+        .await
+        .unwrap();
+    // Delivered kept 1 s, dead 1 h: only the delivered row (and its notification) go.
+    assert_eq!(outbox.prune(10_000, 1_000, 3_600_000).await.unwrap(), 2);
+    assert_eq!(
+        outbox.due("x", 10_000, 10).await.unwrap().len(),
+        1,
+        "pending rows stay"
+    );
+    assert_eq!(outbox.latest(Some("dead"), 10).await.unwrap().len(), 1);
+}
