@@ -123,6 +123,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(2))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -512)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -113,6 +113,8 @@ impl Outbox {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // The working set is the pending rows; 1 MiB of page cache is plenty.
+        conn.pragma_update(None, "cache_size", -1024)?;
         migrate(&mut conn)?;
         // Prove the directory is writable now, not at the first webhook.
         conn.execute(

@@ -44,6 +44,9 @@ impl Sqlite {
             .map_err(|error| Error::Connect(format!("{}: {error}", self.path.display())))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| Error::Connect(e.to_string()))?;
+        // Business queries scan once per interval; a small page cache keeps RSS low.
+        conn.pragma_update(None, "cache_size", -512)
+            .map_err(|e| Error::Connect(e.to_string()))?;
         conn.pragma_update(None, "query_only", true)
             .map_err(|e| Error::Connect(e.to_string()))?;
         Ok(conn)
