@@ -15,14 +15,14 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 ACCEPT='text/plain;version=0.0.4'
 RESULTS="$ROOT/bench/results/host-$(date +%F).md"
 mkdir -p "$ROOT/bench/results"
 
-log() { printf '>> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # --- peers ----------------------------------------------------------------------------
 missing=()
@@ -55,30 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A port nothing listens on (connect refused).
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
 
-# HTTP status of GET $2 on 127.0.0.1:$1 in pure bash (no process spawn, ~1 ms per try);
-# empty when nothing listens.
-http_status() {
-    local status=''
-    {
-        exec 3<>"/dev/tcp/127.0.0.1/$1" &&
-            printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3 &&
-            read -r -t 2 _ status _ <&3
-        exec 3<&- 3>&-
-    } 2>/dev/null || true
-    echo "$status"
-}
 
 # Waits until GET $2 on port $1 answers 200 (at most 10 s); prints the ms it took since $3
 # (a `date +%s%N` timestamp).
@@ -91,23 +68,7 @@ wait_ready() {
     echo $((($(date +%s%N) - started) / 1000000))
 }
 
-cpu_ticks() { # utime+stime of PID $1; fields after the ")" that ends comm.
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
-rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-CLK_TCK=$(getconf CLK_TCK)
 
-to_ms() { # wrk latency like 812.00us, 1.23ms, 1.02s → ms
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
-        printf "%.2f", n }'
-}
 
 # --- start the servers ----------------------------------------------------------------
 cat >"$WORK/lookout.yaml" <<'EOF'
@@ -189,7 +150,6 @@ done
 for name in lookout node_exporter bare-hyper; do RSS_AFTER[$name]=$(rss_mb "${PID[$name]}"); done
 
 # --- report ---------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "n/a" }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }'; }
 series() { grep -vc '^#' "$1" || true; }

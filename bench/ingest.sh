@@ -27,6 +27,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-4}
 THREADS=${THREADS:-1}
@@ -34,8 +36,6 @@ RESULTS="$ROOT/bench/results/ingest-$(date +%F).md"
 PAYLOADS=("$ROOT/examples/payloads/firing.json" "$ROOT/examples/payloads/resolved.json")
 mkdir -p "$ROOT/bench/results"
 
-log() { printf '>> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # --- peers ----------------------------------------------------------------------------
 missing=()
@@ -68,26 +68,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-http_status() {
-    local status=''
-    {
-        exec 3<>"/dev/tcp/127.0.0.1/$1" &&
-            printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3 &&
-            read -r -t 2 _ status _ <&3
-        exec 3<&- 3>&-
-    } 2>/dev/null || true
-    echo "$status"
-}
 wait_ready() { # port path what
     local deadline=$((SECONDS + 20))
     until [[ $(http_status "$1" "$2") == 200 ]]; do
@@ -95,16 +75,6 @@ wait_ready() { # port path what
         sleep 0.02
     done
 }
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
-rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-CLK_TCK=$(getconf CLK_TCK)
 
 # Runs the load client against $2 and stores its key=value output under the run name $1.
 declare -A OUT
@@ -183,7 +153,6 @@ CPU_PER[bare]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$(val bare r
 RSS[bare]=$(rss_mb "$pid")
 
 # --- report ---------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "n/a" }'; }
 verdict() { # lookout run → "ok" or what is wrong with the outbox count
     local run=lookout/$1
     local accepted stored

@@ -24,6 +24,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 DB_WINDOW=${DB_WINDOW:-60}
@@ -37,8 +39,6 @@ RESULTS="$ROOT/bench/results/sql-$(date +%F).md"
 VENV="$ROOT/target/bench-venv"
 mkdir -p "$ROOT/bench/results"
 
-log() { printf '>> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # --- peers ----------------------------------------------------------------------------
 missing=()
@@ -88,48 +88,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-http_status() {
-    local status=''
-    {
-        exec 3<>"/dev/tcp/127.0.0.1/$1" &&
-            printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3 &&
-            read -r -t 2 _ status _ <&3
-        exec 3<&- 3>&-
-    } 2>/dev/null || true
-    echo "$status"
-}
 wait_ready() { # port path what
     local deadline=$((SECONDS + 20))
     until [[ $(http_status "$1" "$2") == 200 ]]; do
         ((SECONDS < deadline)) || die "$3 did not answer 200 on :$1$2 within 20 s (log: $(tail -n 5 "$WORK/$3.log"))"
         sleep 0.05
     done
-}
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
-rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-CLK_TCK=$(getconf CLK_TCK)
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
-        printf "%.2f", n }'
 }
 # "selects others cpu_ms connections" of one MariaDB user, cumulative (USER_STATISTICS).
 db_counters() {
@@ -378,7 +342,6 @@ for name in "${EXPORTERS[@]}"; do
 done
 
 # --- report ---------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "n/a" }'; }
 db_rate() { # before after field (1 selects, 2 others, 3 DB CPU ms, 4 connections, 5 own runs)
     local a b
     a=$(cut -d' ' -f"$3" <<<"$1") b=$(cut -d' ' -f"$3" <<<"$2")

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Helpers shared by the benchmark scripts (sourced, not run).
+# shellcheck disable=SC2034  # CLK_TCK is used by the scripts that source this file
+
+log() { printf '>> %s\n' "$*" >&2; }
+
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# A port nothing listens on (connect refused).
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# HTTP status of GET $2 on 127.0.0.1:$1 in pure bash (no process spawn, ~1 ms per try);
+# empty when nothing listens.
+http_status() {
+    local status=''
+    {
+        exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+            printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3 &&
+            read -r -t 2 _ status _ <&3
+        exec 3<&- 3>&-
+    } 2>/dev/null || true
+    echo "$status"
+}
+
+cpu_ticks() { # utime+stime of PID $1; fields after the ")" that ends comm.
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo $((${12} + ${13}))
+}
+
+rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "n/a" }'; }
+
+to_ms() { # wrk latency like 812.00us, 1.23ms, 1.02s → ms
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+        printf "%.2f", n }'
+}
+
+CLK_TCK=$(getconf CLK_TCK)
