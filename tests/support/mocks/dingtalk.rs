@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{Handled, Incoming, MockServer, RateLimiter, RateRule, Reply, Service, lock};
+use super::{
+    Handled, Incoming, MockServer, RateLimiter, RateRule, Reply, Service, admit_robot_message, lock,
+};
 
 /// The largest body DingTalk accepts.
 pub(crate) const MAX_BODY_BYTES: usize = 20_000;
@@ -223,13 +225,7 @@ impl Service for DingTalk {
         if let Err((code, msg)) = validate_message(&message) {
             return refuse(code, &msg);
         }
-        let mut limiter = lock(&self.limiter);
-        if let Err(rule) = limiter.check(token, now) {
-            let code: i64 = rule.code.parse().unwrap_or(130101);
-            return Handled::rate_limited(code, reply(code, &rule.message));
-        }
-        limiter.record(token, now);
-        Handled::accepted(reply(0, "ok"))
+        admit_robot_message(&self.limiter, token, now, 130101, reply)
     }
 
     fn error_reply(&self, code: &str, message: &str) -> Reply {

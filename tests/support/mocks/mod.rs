@@ -581,6 +581,25 @@ pub(crate) struct RateLimiter {
     targets: HashMap<String, TargetLog>,
 }
 
+/// The end of a chat robot's handling: over budget → the robot's rate-limit code
+/// (`fallback_code` when the rule names none); otherwise the send counts and is accepted.
+/// `reply(errcode, errmsg)` shapes the robot's JSON answer.
+pub(crate) fn admit_robot_message(
+    limiter: &Mutex<RateLimiter>,
+    target: &str,
+    now: Instant,
+    fallback_code: i64,
+    reply: fn(i64, &str) -> Reply,
+) -> Handled {
+    let mut limiter = lock(limiter);
+    if let Err(rule) = limiter.check(target, now) {
+        let code: i64 = rule.code.parse().unwrap_or(fallback_code);
+        return Handled::rate_limited(code, reply(code, &rule.message));
+    }
+    limiter.record(target, now);
+    Handled::accepted(reply(0, "ok"))
+}
+
 impl RateLimiter {
     pub(crate) fn new(rules: Vec<RateRule>) -> RateLimiter {
         RateLimiter {

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Handled, Incoming, MockServer, RateLimiter, RateRule, Reply, Service, lock};
+use super::{
+    Handled, Incoming, MockServer, RateLimiter, RateRule, Reply, Service, admit_robot_message, lock,
+};
 
 /// The largest `text.content`, in bytes.
 pub(crate) const MAX_TEXT_BYTES: usize = 2048;
@@ -120,13 +122,7 @@ impl Service for WeCom {
         if let Err((code, msg)) = validate_message(&message) {
             return refuse(code, &msg);
         }
-        let mut limiter = lock(&self.limiter);
-        if let Err(rule) = limiter.check(key, now) {
-            let code: i64 = rule.code.parse().unwrap_or(45009);
-            return Handled::rate_limited(code, reply(code, &rule.message));
-        }
-        limiter.record(key, now);
-        Handled::accepted(reply(0, "ok"))
+        admit_robot_message(&self.limiter, key, now, 45009, reply)
     }
 
     fn error_reply(&self, code: &str, message: &str) -> Reply {
