@@ -169,24 +169,23 @@ pub fn render(
         .map_err(template_error)?
         .trim()
         .to_owned();
-    let blocks = view
-        .alerts
-        .iter()
-        .enumerate()
-        .map(|(i, alert)| macros.call("alert", &[Value::from(Serde(alert)), Value::from(i + 1)]))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(template_error)?;
     let header_worst = macros.header(99, 99).map_err(template_error)?;
-    let footer_worst = macros.footer(view.alerts.len()).map_err(template_error)?;
-    let plan = pack(
-        &title,
-        &blocks,
-        &header_worst,
-        &footer_worst,
+    let footer_worst = macros.footer(view.alert_count).map_err(template_error)?;
+    let fixed = Fixed {
+        title: &title,
+        header: &header_worst,
+        footer: &footer_worst,
         suffix,
-        limit,
-        measure,
-    )?;
+    };
+    // Alerts are rendered one at a time, only while parts have room: the rest of a
+    // storm is counted, never rendered.
+    let mut blocks = view.alerts.iter().enumerate().map(|(i, alert)| {
+        macros
+            .call("alert", &[Value::from(Serde(alert)), Value::from(i + 1)])
+            .map_err(template_error)
+    });
+    let plan = pack(&fixed, &mut blocks, view.alert_count, limit, measure)?;
+    drop(blocks);
     finish(&mut macros, &title, plan, suffix, limit, measure).map_err(template_error)
 }
 
@@ -216,58 +215,77 @@ struct Plan {
     omitted: usize,
 }
 
+/// What every part carries besides its alerts, at its widest (packing measures with the
+/// worst-case header and footer, so the real ones always fit).
+struct Fixed<'a> {
+    title: &'a str,
+    header: &'a str,
+    footer: &'a str,
+    suffix: &'a str,
+}
+
+impl Fixed<'_> {
+    fn text(&self, blocks: &[String]) -> String {
+        let mut text = String::from(self.header);
+        blocks.iter().for_each(|b| text.push_str(b));
+        text.push_str(self.footer);
+        text.push_str(self.suffix);
+        text
+    }
+}
+
+/// Fills parts with whole blocks, in order, until `limit.max_parts` parts are full; the
+/// blocks not taken by then are not rendered at all and count as omitted, with the alerts
+/// the view did not materialize (`total` is every alert).
 fn pack(
-    title: &str,
-    blocks: &[String],
-    header_worst: &str,
-    footer_worst: &str,
-    suffix: &str,
+    fixed: &Fixed<'_>,
+    blocks: &mut dyn Iterator<Item = Result<String, Error>>,
+    total: usize,
     limit: Limit,
     measure: &dyn Fn(&str, &str) -> usize,
 ) -> Result<Plan, Error> {
-    let text = |blocks: &[String]| {
-        let mut text = String::from(header_worst);
-        blocks.iter().for_each(|b| text.push_str(b));
-        text.push_str(footer_worst);
-        text.push_str(suffix);
-        text
-    };
-    let fixed = measure(title, &text(&[]));
-    if fixed >= limit.bytes {
+    let fits = |blocks: &[String]| measure(fixed.title, &fixed.text(blocks)) <= limit.bytes;
+    let size = measure(fixed.title, &fixed.text(&[]));
+    if size >= limit.bytes {
         return Err(Error::NoRoom {
             limit: limit.bytes,
-            fixed,
+            fixed: size,
         });
     }
     let mut parts: Vec<Vec<String>> = Vec::new();
     let mut current: Vec<String> = Vec::new();
+    let mut packed = 0;
     for block in blocks {
-        current.push(block.clone());
-        if measure(title, &text(&current)) <= limit.bytes {
+        current.push(block?);
+        if fits(&current) {
+            packed += 1;
             continue;
         }
         let block = current.pop().unwrap_or_default();
         if !current.is_empty() {
             parts.push(std::mem::take(&mut current));
+            if parts.len() >= limit.max_parts {
+                break;
+            }
         }
         // Alone in a new part; cut it if even that is too big.
-        let alone = vec![block.clone()];
-        current = if measure(title, &text(&alone)) <= limit.bytes {
+        let alone = vec![block];
+        current = if fits(&alone) {
             alone
         } else {
-            vec![cut_to_fit(&block, |candidate| {
-                measure(title, &text(&[candidate.to_owned()])) <= limit.bytes
+            vec![cut_to_fit(&alone[0], |candidate| {
+                fits(&[candidate.to_owned()])
             })]
         };
+        packed += 1;
     }
-    if !current.is_empty() {
+    if !current.is_empty() && parts.len() < limit.max_parts {
         parts.push(current);
     }
-    let mut omitted = 0;
-    if parts.len() > limit.max_parts {
-        omitted = parts.drain(limit.max_parts..).map(|p| p.len()).sum();
-    }
-    Ok(Plan { parts, omitted })
+    Ok(Plan {
+        parts,
+        omitted: total.saturating_sub(packed),
+    })
 }
 
 /// The longest prefix of `block` (on a char boundary, ending in "…") that `fits`.

@@ -14,6 +14,13 @@ use super::{Alert, Notification, Status};
 /// Labels shown on their own line; the rest are listed as "other labels".
 const KEY_LABELS: &[&str] = &["alertname", "severity", "instance", "job"];
 
+/// At most this many alerts of one view (a notification or a digest) are turned into
+/// [`AlertView`]s; the rest are counted (`alert_count`) and shown as "…另有 N 条告警".
+/// Five parts of the largest message (DingTalk, 20,000 bytes) hold about 1,000 one-line
+/// digest entries, so no alert that could be shown is ever left out, and a storm's
+/// memory is bounded by this, not by the number of alerts.
+pub const MAX_VIEW_ALERTS: usize = 2_000;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {
     pub status: &'static str,
@@ -37,6 +44,9 @@ pub struct NotificationView {
     pub notifications: usize,
     /// Alerts per severity (`"critical" → 3`), resolved ones under "resolved".
     pub severity_counts: BTreeMap<String, usize>,
+    /// Every alert of the view, including those beyond [`MAX_VIEW_ALERTS`].
+    pub alert_count: usize,
+    /// The first alerts (firing first), at most [`MAX_VIEW_ALERTS`].
     pub alerts: Vec<AlertView>,
 }
 
@@ -64,25 +74,36 @@ pub struct AlertView {
 }
 
 /// Builds the view at `now` in `tz`. Firing alerts come first; order is otherwise kept.
+/// Counts cover every alert; at most [`MAX_VIEW_ALERTS`] become [`AlertView`]s.
 pub fn build(n: &Notification, tz: Tz, now: DateTime<Utc>) -> NotificationView {
-    let mut alerts: Vec<&Alert> = n.alerts.iter().collect();
-    alerts.sort_by_key(|a| a.status);
-    let alerts: Vec<AlertView> = alerts
-        .into_iter()
+    let mut sorted: Vec<&Alert> = n.alerts.iter().collect();
+    sorted.sort_by_key(|a| a.status);
+    let alerts: Vec<AlertView> = sorted
+        .iter()
+        .take(MAX_VIEW_ALERTS)
         .map(|a| alert(a, &n.external_url, tz, now))
         .collect();
-    let firing_count = alerts.iter().filter(|a| a.firing).count();
+    let firing_count = n
+        .alerts
+        .iter()
+        .filter(|a| a.status == Status::Firing)
+        .count();
     let severity = n
         .common_labels
         .get("severity")
         .cloned()
         .or_else(|| {
-            alerts
+            n.alerts
                 .iter()
-                .map(|a| a.severity.clone())
+                .map(|a| severity_of(a))
                 .min_by_key(|s| severity_rank(s))
+                .map(str::to_owned)
         })
         .unwrap_or_default();
+    let mut severity_counts = BTreeMap::new();
+    n.alerts
+        .iter()
+        .for_each(|a| count_severity(&mut severity_counts, a));
     NotificationView {
         status: n.status.as_str(),
         firing: n.status == Status::Firing,
@@ -96,84 +117,177 @@ pub fn build(n: &Notification, tz: Tz, now: DateTime<Utc>) -> NotificationView {
             .common_labels
             .get("alertname")
             .or_else(|| n.group_labels.get("alertname"))
-            .cloned()
-            .or_else(|| alerts.first().map(|a| a.alertname.clone()))
-            .unwrap_or_default(),
+            .map(String::as_str)
+            .or_else(|| sorted.first().map(|a| a.name()))
+            .unwrap_or_default()
+            .to_owned(),
         severity_icon: icon(n.status, &severity),
         severity,
         firing_count,
-        resolved_count: alerts.len() - firing_count,
+        resolved_count: n.alerts.len() - firing_count,
         truncated_alerts: n.truncated_alerts,
         timezone: tz.name().to_owned(),
         notifications: 1,
-        severity_counts: severity_counts(&alerts),
+        severity_counts,
+        alert_count: n.alerts.len(),
         alerts,
     }
 }
 
-fn severity_counts(alerts: &[AlertView]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for a in alerts {
-        let key = if a.firing {
-            a.severity.clone()
-        } else {
-            "resolved".to_owned()
-        };
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
+fn severity_of(a: &Alert) -> &str {
+    a.labels.get("severity").map_or("", String::as_str)
 }
 
-/// One view standing for many notifications (a digest when a channel is over budget):
-/// every alert of every view, firing first; firing if any alert fires.
-pub fn digest(views: &[NotificationView]) -> NotificationView {
-    let mut alerts: Vec<AlertView> = views
-        .iter()
-        .flat_map(|v| v.alerts.iter().cloned())
-        .collect();
-    alerts.sort_by_key(|a| !a.firing);
-    let firing_count = alerts.iter().filter(|a| a.firing).count();
-    let firing = firing_count > 0;
-    let severity = alerts
-        .iter()
-        .filter(|a| a.firing || !firing)
-        .map(|a| a.severity.clone())
-        .min_by_key(|s| severity_rank(s))
-        .unwrap_or_default();
-    let names: std::collections::BTreeSet<&str> =
-        alerts.iter().map(|a| a.alertname.as_str()).collect();
-    let alertname = match (names.len(), names.iter().next()) {
-        (1, Some(name)) => (*name).to_owned(),
-        (n, Some(first)) => format!("{first} 等 {n} 种告警"),
-        _ => String::new(),
+/// Alerts per severity (`"critical" → 3`), resolved ones under "resolved".
+fn count_severity(counts: &mut BTreeMap<String, usize>, a: &Alert) {
+    let key = if a.status == Status::Firing {
+        severity_of(a)
+    } else {
+        "resolved"
     };
-    let first = views.first();
-    NotificationView {
-        status: if firing { "firing" } else { "resolved" },
-        firing,
-        receiver: first.map(|v| v.receiver.clone()).unwrap_or_default(),
-        group_key: String::new(),
-        group_labels: BTreeMap::new(),
-        common_labels: BTreeMap::new(),
-        common_annotations: BTreeMap::new(),
-        external_url: first.map(|v| v.external_url.clone()).unwrap_or_default(),
-        alertname,
-        severity_icon: icon(
+    match counts.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
+}
+
+/// At most this many distinct alert names are remembered for a digest's title.
+const MAX_DIGEST_NAMES: usize = 100;
+
+/// One view standing for many notifications (a digest when a channel is over its rate
+/// budget), built one notification at a time so a storm never holds every payload or
+/// every alert: counts cover every alert, at most [`MAX_VIEW_ALERTS`] become views
+/// (firing first), and the digest is firing if any alert fires.
+#[derive(Debug)]
+pub struct Digest {
+    tz: Tz,
+    notifications: usize,
+    firing: Vec<AlertView>,
+    resolved: Vec<AlertView>,
+    firing_count: usize,
+    alert_count: usize,
+    severity_counts: BTreeMap<String, usize>,
+    /// The most severe severity among firing alerts, and among all alerts.
+    worst_firing: Option<String>,
+    worst: Option<String>,
+    names: std::collections::BTreeSet<String>,
+    truncated_alerts: u64,
+    receiver: String,
+    external_url: String,
+}
+
+impl Digest {
+    pub fn new(tz: Tz) -> Self {
+        Self {
+            tz,
+            notifications: 0,
+            firing: Vec::new(),
+            resolved: Vec::new(),
+            firing_count: 0,
+            alert_count: 0,
+            severity_counts: BTreeMap::new(),
+            worst_firing: None,
+            worst: None,
+            names: std::collections::BTreeSet::new(),
+            truncated_alerts: 0,
+            receiver: String::new(),
+            external_url: String::new(),
+        }
+    }
+
+    /// How many notifications were added.
+    pub fn notifications(&self) -> usize {
+        self.notifications
+    }
+
+    /// Adds one notification as rendered at `now` (its arrival).
+    pub fn add(&mut self, n: &Notification, now: DateTime<Utc>) {
+        if self.notifications == 0 {
+            self.receiver.clone_from(&n.receiver);
+            self.external_url.clone_from(&n.external_url);
+        }
+        self.notifications += 1;
+        self.truncated_alerts = self.truncated_alerts.saturating_add(n.truncated_alerts);
+        for a in &n.alerts {
+            self.alert_count += 1;
+            count_severity(&mut self.severity_counts, a);
+            let severity = severity_of(a);
+            let worse = |worst: &Option<String>| {
+                worst
+                    .as_deref()
+                    .is_none_or(|w| severity_rank(severity) < severity_rank(w))
+            };
+            if worse(&self.worst) {
+                self.worst = Some(severity.to_owned());
+            }
+            if self.names.len() < MAX_DIGEST_NAMES && !self.names.contains(a.name()) {
+                self.names.insert(a.name().to_owned());
+            }
+            let firing = a.status == Status::Firing;
             if firing {
-                Status::Firing
+                self.firing_count += 1;
+                if worse(&self.worst_firing) {
+                    self.worst_firing = Some(severity.to_owned());
+                }
+            }
+            let kept = if firing {
+                &mut self.firing
             } else {
-                Status::Resolved
-            },
-            &severity,
-        ),
-        severity,
-        firing_count,
-        resolved_count: alerts.len() - firing_count,
-        truncated_alerts: views.iter().map(|v| v.truncated_alerts).sum(),
-        timezone: first.map(|v| v.timezone.clone()).unwrap_or_default(),
-        notifications: views.len(),
-        severity_counts: severity_counts(&alerts),
-        alerts,
+                &mut self.resolved
+            };
+            if kept.len() < MAX_VIEW_ALERTS {
+                kept.push(alert(a, &n.external_url, self.tz, now));
+            }
+        }
+    }
+
+    pub fn finish(self) -> NotificationView {
+        let firing = self.firing_count > 0;
+        let severity = if firing {
+            self.worst_firing
+        } else {
+            self.worst
+        }
+        .unwrap_or_default();
+        let alertname = match (self.names.len(), self.names.iter().next()) {
+            (1, Some(name)) => name.clone(),
+            (n, Some(first)) if n < MAX_DIGEST_NAMES => format!("{first} 等 {n} 种告警"),
+            (_, Some(first)) => format!("{first} 等 {MAX_DIGEST_NAMES}+ 种告警"),
+            _ => String::new(),
+        };
+        let mut alerts = self.firing;
+        let room = MAX_VIEW_ALERTS.saturating_sub(alerts.len());
+        alerts.extend(self.resolved.into_iter().take(room));
+        NotificationView {
+            status: if firing { "firing" } else { "resolved" },
+            firing,
+            receiver: self.receiver,
+            group_key: String::new(),
+            group_labels: BTreeMap::new(),
+            common_labels: BTreeMap::new(),
+            common_annotations: BTreeMap::new(),
+            external_url: self.external_url,
+            alertname,
+            severity_icon: icon(
+                if firing {
+                    Status::Firing
+                } else {
+                    Status::Resolved
+                },
+                &severity,
+            ),
+            severity,
+            firing_count: self.firing_count,
+            resolved_count: self.alert_count - self.firing_count,
+            truncated_alerts: self.truncated_alerts,
+            timezone: self.tz.name().to_owned(),
+            notifications: self.notifications,
+            severity_counts: self.severity_counts,
+            alert_count: self.alert_count,
+            alerts,
+        }
     }
 }
 

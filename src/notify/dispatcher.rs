@@ -1,13 +1,18 @@
 //! Delivery workers: one task per channel takes due rows from the outbox, spends the
-//! channel's rate budget, sends, and records the outcome.
+//! rate budget of each target, sends, and records the outcome.
 //!
-//! - Within budget, rows go out one by one, oldest first, each split into parts if long.
-//! - When the backlog exceeds the budget, all due rows go out as one digest sized to the
-//!   budget: every alert listed or counted, and the service never sees more than its
-//!   limit, so it never has to answer "send too fast".
-//! - A rate-limit answer pauses the target (DingTalk: 10 min) and keeps the rows; a
-//!   transient failure retries with capped, jittered backoff; a permanent one makes dead
-//!   letters; "too long" re-renders at half size once, then gives up.
+//! - Budgets belong to real targets (a robot URL, a provider's phone number), shared by
+//!   every channel that sends there; the channel's current `rate_limit` is applied on each
+//!   check, so a reload takes effect at once.
+//! - Within budget, rows go out one by one, oldest first, each split into parts if long;
+//!   parts are recorded as they go. A row waits while an earlier row of its incident is
+//!   pending, so a resolved message never overtakes its firing one.
+//! - When the backlog exceeds the budget, due rows are read in batches bounded by bytes
+//!   and folded into one digest sized to the budget; the digest is stored before its
+//!   first part is sent and resumes at its next unsent part after a failure or a crash.
+//! - A rate-limit answer pauses that target only (persisted; DingTalk: 10 min) and keeps
+//!   the rows; a transient failure retries with capped, jittered backoff; a permanent one
+//!   makes dead letters; "too long" re-renders at half size once, then gives up.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -26,12 +31,15 @@ use super::send::Channels;
 use crate::alert::{Notification, view};
 use crate::backoff::Backoff;
 use crate::config::Channel;
-use crate::outbox::store::now_ms;
+use crate::outbox::store::{StoredDigest, now_ms};
 use crate::outbox::{Delivery, Outbox};
 use crate::shutdown::Shutdown;
 
 /// At most this many due rows are folded into one digest.
 const DIGEST_MAX_ROWS: usize = 5_000;
+/// A digest reads the backlog's payloads in batches of about this many bytes, and parses
+/// one payload at a time: a storm's memory is bounded by this and `MAX_VIEW_ALERTS`.
+const DIGEST_BATCH_BYTES: usize = 2 << 20;
 /// A digest waits at most this long for its full part budget.
 const DIGEST_PATIENCE_MS: i64 = 10_000;
 /// Outbox retention: delivered rows for a week, dead letters for a month.
@@ -40,6 +48,8 @@ const KEEP_DEAD_MS: i64 = 30 * 86_400_000;
 const PRUNE_EVERY_MS: i64 = 600_000;
 /// Idle workers look at the outbox at least this often.
 const IDLE_POLL_MS: i64 = 5_000;
+/// Send log entries are kept this long: no rate window is longer than an hour.
+const SENDS_WINDOW_MS: i64 = 3_600_000 + 1_000;
 
 /// What the status page shows about a channel's recent deliveries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +65,8 @@ pub struct Dispatcher {
     outbox: Outbox,
     channels: ArcSwap<Channels>,
     metrics: RelayMetrics,
-    windows: Mutex<HashMap<(String, String), Window>>,
+    /// Budgets by target key (see `message::targets`), shared by all channels.
+    windows: Mutex<HashMap<String, Window>>,
     status: Mutex<BTreeMap<String, ChannelStatus>>,
     wake: Mutex<HashMap<String, Arc<Notify>>>,
     workers: Mutex<HashMap<String, JoinHandle<()>>>,
@@ -67,9 +78,17 @@ enum Step {
     WaitUntil(i64),
 }
 
+/// A target's budget at one moment.
+struct TargetBudget {
+    available: usize,
+    next_free_ms: i64,
+    paused_until_ms: Option<i64>,
+}
+
 impl Dispatcher {
-    /// Starts one worker per configured channel, and the gauge refresher.
-    pub fn start(
+    /// Restores the budgets and pauses from the outbox, then starts one worker per
+    /// configured channel, and the gauge refresher.
+    pub async fn start(
         outbox: Outbox,
         channels: Arc<Channels>,
         metrics: RelayMetrics,
@@ -85,6 +104,7 @@ impl Dispatcher {
             workers: Mutex::new(HashMap::new()),
             shutdown,
         });
+        dispatcher.seed_windows().await;
         dispatcher.spawn_workers();
         tokio::spawn(Arc::clone(&dispatcher).refresh_gauges());
         dispatcher
@@ -161,7 +181,20 @@ impl Dispatcher {
 
     async fn run(self: Arc<Self>, name: String) {
         let wake = self.wake_handle(&name);
-        self.seed_windows(&name).await;
+        // The worker is the only writer of its channel's digests: it reads the open one
+        // (left by a failure or a crash) once, then keeps it in hand.
+        let mut digest = loop {
+            match self.outbox.open_digest_of(&name).await {
+                Ok(digest) => break digest,
+                Err(error) => {
+                    tracing::warn!(%error, channel = %name, "cannot read the outbox; will retry");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = self.shutdown.wait() => return,
+                    }
+                }
+            }
+        };
         loop {
             if self.shutdown.is_triggered() {
                 return;
@@ -170,74 +203,98 @@ impl Dispatcher {
             let Some(channel) = channels.channel(&name).cloned() else {
                 return;
             };
-            match self.step(&channels, &channel).await {
-                Step::Again => {}
-                Step::WaitUntil(until_ms) => {
-                    let wait = (until_ms - now_ms()).clamp(0, IDLE_POLL_MS);
-                    let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
-                    tokio::select! {
-                        () = wake.notified() => {}
-                        () = tokio::time::sleep(wait) => {}
-                        () = self.shutdown.wait() => return,
-                    }
+            let step = match digest.take() {
+                Some(open) => {
+                    self.resume_digest(&channels, &channel, open, &mut digest)
+                        .await
+                }
+                None => self.step(&channels, &channel, &mut digest).await,
+            };
+            if let Step::WaitUntil(until_ms) = step {
+                let wait = (until_ms - now_ms()).clamp(0, IDLE_POLL_MS);
+                let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                    () = self.shutdown.wait() => return,
                 }
             }
         }
     }
 
-    /// Rebuilds the rate windows from the durable send log (budgets survive restarts).
-    async fn seed_windows(&self, name: &str) {
-        let Some(channel) = self.channels.load().channel(name).cloned() else {
-            return;
-        };
+    /// Rebuilds the budgets from the durable send log and pauses (they survive restarts).
+    async fn seed_windows(&self) {
         let now = now_ms();
-        let window = Window::new(channel.delivery.rate_limit);
-        let since = now - window.per_ms();
         let sends = self
             .outbox
-            .sends_since(name, since)
+            .sends_since(now - SENDS_WINDOW_MS)
             .await
             .unwrap_or_default();
+        let pauses = self.outbox.pauses(now).await.unwrap_or_default();
         if let Ok(mut windows) = self.windows.lock() {
             for (target, at) in sends {
-                windows
-                    .entry((name.to_owned(), target))
-                    .or_insert_with(|| window.clone())
-                    .record(at);
+                windows.entry(target).or_default().record(at);
+            }
+            for (target, until) in pauses {
+                windows.entry(target).or_default().pause_until(until);
             }
         }
     }
 
-    fn with_window<T>(
-        &self,
-        channel: &Channel,
-        target: &str,
-        f: impl FnOnce(&mut Window) -> T,
-    ) -> Option<T> {
+    fn with_window<T>(&self, target: &str, f: impl FnOnce(&mut Window) -> T) -> Option<T> {
         let mut windows = self.windows.lock().ok()?;
-        let window = windows
-            .entry((channel.name.clone(), target.to_owned()))
-            .or_insert_with(|| Window::new(channel.delivery.rate_limit));
-        Some(f(window))
+        Some(f(windows.entry(target.to_owned()).or_default()))
     }
 
-    async fn step(&self, channels: &Channels, channel: &Channel) -> Step {
+    fn budget_of(&self, channel: &Channel, target: &str, now: i64) -> TargetBudget {
+        let rate = channel.delivery.rate_limit;
+        self.with_window(target, |w| TargetBudget {
+            available: w.available(now, rate),
+            next_free_ms: w.next_free_ms(now, rate),
+            paused_until_ms: w.paused_at(now),
+        })
+        .unwrap_or(TargetBudget {
+            available: 0,
+            next_free_ms: now + 1_000,
+            paused_until_ms: None,
+        })
+    }
+
+    /// The channel's budget over its unpaused targets: the parts each can take now, and
+    /// when that changes. `None` with the earliest pause end when every target is paused.
+    fn channel_budget(&self, channel: &Channel, now: i64) -> Result<(usize, i64), i64> {
+        let mut budget = usize::MAX;
+        let mut next_free = now;
+        let mut pause_ends = i64::MAX;
+        for target in message::targets(channel) {
+            let b = self.budget_of(channel, &target, now);
+            if let Some(until) = b.paused_until_ms {
+                pause_ends = pause_ends.min(until);
+                continue;
+            }
+            budget = budget.min(b.available);
+            next_free = next_free.max(b.next_free_ms);
+        }
+        if budget == usize::MAX {
+            return Err(pause_ends);
+        }
+        Ok((budget, next_free))
+    }
+
+    async fn step(
+        &self,
+        channels: &Channels,
+        channel: &Channel,
+        digest: &mut Option<StoredDigest>,
+    ) -> Step {
         let now = now_ms();
         // The budget first: it is in memory, so a worker waiting for its budget never
         // touches the outbox, however often new rows wake it.
-        let targets = message::targets(channel);
-        let mut budget = usize::MAX;
-        let mut next_free = now;
-        for target in &targets {
-            let (available, free) = self
-                .with_window(channel, target, |w| (w.available(now), w.next_free_ms(now)))
-                .unwrap_or((0, now + 1_000));
-            budget = budget.min(available);
-            next_free = next_free.max(free);
-        }
-        if budget == 0 {
-            return Step::WaitUntil(next_free);
-        }
+        let (budget, next_free) = match self.channel_budget(channel, now) {
+            Ok((0, next_free)) => return Step::WaitUntil(next_free),
+            Ok(budget) => budget,
+            Err(pause_ends) => return Step::WaitUntil(pause_ends),
+        };
         let due = match self.outbox.due_count(&channel.name, now).await {
             Ok(due) => due,
             Err(error) => {
@@ -247,41 +304,52 @@ impl Dispatcher {
         };
         if due == 0 {
             let next = self.outbox.next_due_ms(&channel.name).await.ok().flatten();
-            return Step::WaitUntil(next.unwrap_or(now + IDLE_POLL_MS));
+            return Step::WaitUntil(next.unwrap_or(now + IDLE_POLL_MS).max(now));
         }
-        if due > budget {
-            // A digest should get its full number of parts: if the budget is about to
-            // grow to that within DIGEST_PATIENCE_MS, wait for it.
-            let wanted = MAX_PARTS
-                .min(usize::try_from(channel.delivery.rate_limit.count).unwrap_or(MAX_PARTS));
-            if budget < wanted {
-                let ready = targets
-                    .iter()
-                    .filter_map(|t| self.with_window(channel, t, |w| w.ready_at_ms(wanted, now)))
-                    .max()
-                    .unwrap_or(now);
-                if ready > now && ready - now <= DIGEST_PATIENCE_MS {
-                    return Step::WaitUntil(ready);
+        if due <= budget {
+            return match self.outbox.due(&channel.name, now, 1).await {
+                Ok(rows) => {
+                    if let Some(row) = rows.into_iter().next() {
+                        self.single(channels, channel, row).await;
+                    }
+                    Step::Again
                 }
+                Err(error) => {
+                    tracing::warn!(%error, channel = %channel.name, "cannot read the outbox; will retry");
+                    Step::WaitUntil(now + 1_000)
+                }
+            };
+        }
+        // A digest should get its full number of parts: if the budget is about to grow
+        // to that within DIGEST_PATIENCE_MS, wait for it.
+        let wanted =
+            MAX_PARTS.min(usize::try_from(channel.delivery.rate_limit.count).unwrap_or(MAX_PARTS));
+        if budget < wanted {
+            let rate = channel.delivery.rate_limit;
+            let ready = message::targets(channel)
+                .iter()
+                .filter_map(|t| self.with_window(t, |w| w.ready_at_ms(wanted, now, rate)))
+                .max()
+                .unwrap_or(now)
+                .max(next_free);
+            if ready > now && ready - now <= DIGEST_PATIENCE_MS {
+                return Step::WaitUntil(ready);
             }
         }
-        let limit = if due > budget { DIGEST_MAX_ROWS } else { 1 };
-        let rows = match self.outbox.due(&channel.name, now, limit).await {
-            Ok(rows) => rows,
+        match self.build_digest(channels, channel, now, budget).await {
+            Ok(built) => {
+                *digest = built;
+                Step::Again
+            }
             Err(error) => {
                 tracing::warn!(%error, channel = %channel.name, "cannot read the outbox; will retry");
-                return Step::WaitUntil(now + 1_000);
+                Step::WaitUntil(now + 1_000)
             }
-        };
-        if due > budget {
-            self.digest(channels, channel, rows, budget).await;
-        } else if let Some(row) = rows.into_iter().next() {
-            self.single(channels, channel, row).await;
         }
-        Step::Again
     }
 
-    /// Sends one row's parts that were not sent yet, as far as the budget goes.
+    /// Sends one row's parts that were not sent yet, as far as the budget goes. Parts
+    /// for a paused target wait for the pause; the others go out now.
     async fn single(&self, channels: &Channels, channel: &Channel, row: Delivery) {
         let tz = channels.config().timezone;
         let notification = match Notification::parse(row.payload.as_bytes()) {
@@ -292,6 +360,7 @@ impl Dispatcher {
                         channel,
                         &[&row],
                         &Outcome::Permanent(format!("unreadable payload: {error}")),
+                        None,
                     )
                     .await;
             }
@@ -299,6 +368,7 @@ impl Dispatcher {
         // Rendered as of arrival, so a re-render after a restart splits identically.
         let at = DateTime::from_timestamp_millis(row.received_at_ms).unwrap_or_else(Utc::now);
         let view = view::build(&notification, tz, at);
+        drop(notification);
         let options = Options {
             template: None,
             max_parts: MAX_PARTS,
@@ -308,98 +378,248 @@ impl Dispatcher {
             Ok(messages) => messages,
             Err(error) => {
                 return self
-                    .fail(channel, &[&row], &Outcome::Permanent(error.to_string()))
+                    .fail(
+                        channel,
+                        &[&row],
+                        &Outcome::Permanent(error.to_string()),
+                        None,
+                    )
                     .await;
             }
         };
+        drop(view);
+        let mut paused_until: Option<i64> = None;
         for m in messages
             .iter()
             .filter(|m| !row.sent_parts.contains(&m.key()))
         {
-            let now = now_ms();
-            if self
-                .with_window(channel, &m.target, |w| w.available(now))
-                .unwrap_or(0)
-                == 0
-            {
-                return; // out of budget mid-way: the parts sent so far are recorded
-            }
-            let outcome = self.send(channels, channel, m).await;
-            if !outcome.is_delivered() {
-                return self.fail(channel, &[&row], &outcome).await;
-            }
-            if let Err(error) = self.outbox.part_sent(row.id, m.key(), now_ms()).await {
-                tracing::warn!(%error, channel = %channel.name, "cannot record a sent part; it may be sent again");
+            match self.send(channels, channel, m).await {
+                Sent::Delivered => {
+                    if let Err(error) = self.outbox.part_sent(row.id, m.key(), now_ms()).await {
+                        tracing::warn!(%error, channel = %channel.name, "cannot record a sent part; it may be sent again");
+                    }
+                }
+                Sent::Paused(until) => {
+                    paused_until = Some(paused_until.map_or(until, |p| p.min(until)));
+                }
+                // Out of budget mid-way (another channel shares the target): the parts
+                // sent so far are recorded; the row is due again when the budget allows.
+                Sent::NoBudget => return,
+                Sent::Failed(outcome) => {
+                    return self.fail(channel, &[&row], &outcome, Some(&m.target)).await;
+                }
             }
         }
-        self.succeed(channel, &[&row]).await;
+        match paused_until {
+            None => match self.outbox.delivered(vec![row.id], now_ms()).await {
+                Ok(()) => self.succeeded(channel, &[(row.id, row.received_at_ms)]),
+                Err(error) => {
+                    tracing::error!(%error, channel = %channel.name, "delivered, but cannot mark it; it will be sent again");
+                }
+            },
+            Some(until) => {
+                let reason = "waiting for a paused target (it answered rate-limited)".to_owned();
+                if let Err(error) = self
+                    .outbox
+                    .retry_later(vec![row.id], until, reason, false, false, now_ms())
+                    .await
+                {
+                    tracing::error!(%error, channel = %channel.name, "cannot record a delivery outcome");
+                }
+            }
+        }
     }
 
-    /// Folds every due row into one digest of at most `budget` parts per target.
-    async fn digest(
+    /// Folds due rows (up to `DIGEST_MAX_ROWS`, read in byte-bounded batches and parsed
+    /// one at a time) into one digest of at most `budget` parts per target, and stores
+    /// it before anything is sent.
+    async fn build_digest(
         &self,
         channels: &Channels,
         channel: &Channel,
-        rows: Vec<Delivery>,
+        now: i64,
         budget: usize,
-    ) {
+    ) -> Result<Option<StoredDigest>, crate::outbox::Error> {
         let tz = channels.config().timezone;
-        let mut views = Vec::with_capacity(rows.len());
-        let mut included = Vec::with_capacity(rows.len());
-        for row in &rows {
-            match Notification::parse(row.payload.as_bytes()) {
-                Ok(n) => {
-                    let at = DateTime::from_timestamp_millis(row.received_at_ms)
-                        .unwrap_or_else(Utc::now);
-                    views.push(view::build(&n, tz, at));
-                    included.push(row);
-                }
-                Err(error) => {
-                    self.fail(
-                        channel,
-                        &[row],
-                        &Outcome::Permanent(format!("unreadable payload: {error}")),
-                    )
-                    .await
+        let mut builder = view::Digest::new(tz);
+        let mut included: Vec<(i64, i64)> = Vec::new();
+        let mut shrink = false;
+        let mut after = 0;
+        while included.len() < DIGEST_MAX_ROWS {
+            let batch = self
+                .outbox
+                .due_batch(
+                    &channel.name,
+                    now,
+                    after,
+                    DIGEST_MAX_ROWS - included.len(),
+                    DIGEST_BATCH_BYTES,
+                )
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            for row in batch {
+                match Notification::parse(row.payload.as_bytes()) {
+                    Ok(n) => {
+                        let at = DateTime::from_timestamp_millis(row.received_at_ms)
+                            .unwrap_or_else(Utc::now);
+                        builder.add(&n, at);
+                        shrink |= row.too_long;
+                        included.push((row.id, row.received_at_ms));
+                    }
+                    Err(error) => {
+                        self.fail(
+                            channel,
+                            &[&row],
+                            &Outcome::Permanent(format!("unreadable payload: {error}")),
+                            None,
+                        )
+                        .await
+                    }
                 }
             }
         }
         if included.is_empty() {
-            return;
+            return Ok(None);
         }
-        let combined = view::digest(&views);
-        let shrink = included.iter().any(|r| r.too_long);
+        let combined = builder.finish();
         let options = Options {
             template: Some("digest"),
             max_parts: budget.min(MAX_PARTS),
             shrink,
         };
-        let messages =
-            match message::prepare_with(channel, &channels.templates, &combined, &options) {
-                Ok(messages) => messages,
-                Err(error) => {
-                    return self
-                        .fail(channel, &included, &Outcome::Permanent(error.to_string()))
-                        .await;
-                }
-            };
-        tracing::info!(channel = %channel.name, notifications = included.len(), alerts = combined.alerts.len(), parts = messages.len(), "backlog over the rate budget; sending a digest");
-        for m in &messages {
-            let outcome = self.send(channels, channel, m).await;
-            if !outcome.is_delivered() {
-                return self.fail(channel, &included, &outcome).await;
+        let ids: Vec<i64> = included.iter().map(|(id, _)| *id).collect();
+        let messages = match message::prepare_with(
+            channel,
+            &channels.templates,
+            &combined,
+            &options,
+        ) {
+            Ok(messages) => messages,
+            Err(error) => {
+                let reason = error.to_string();
+                tracing::error!(channel = %channel.name, error = %reason, rows = ids.len(), "cannot render a digest; moved to dead letters");
+                self.metrics.dead(&channel.name, ids.len() as u64);
+                self.outbox.dead(ids, reason, now_ms()).await?;
+                return Ok(None);
             }
+        };
+        tracing::info!(channel = %channel.name, notifications = included.len(), alerts = combined.alert_count, parts = messages.len(), "backlog over the rate budget; sending a digest");
+        drop(combined);
+        let json = serde_json::to_string(&messages)
+            .unwrap_or_else(|error| unreachable!("messages serialize to JSON: {error}"));
+        let id = self
+            .outbox
+            .open_digest(channel.name.clone(), ids, json.clone(), now_ms())
+            .await?;
+        Ok(Some(StoredDigest {
+            id,
+            channel: channel.name.clone(),
+            messages: json,
+            sent_parts: Vec::new(),
+            attempts: 0,
+            next_attempt_at_ms: now,
+            rows: included,
+        }))
+    }
+
+    /// Sends the parts of an open digest not sent yet. `slot` gets the digest back while
+    /// it stays open.
+    async fn resume_digest(
+        &self,
+        channels: &Channels,
+        channel: &Channel,
+        mut digest: StoredDigest,
+        slot: &mut Option<StoredDigest>,
+    ) -> Step {
+        let now = now_ms();
+        if digest.next_attempt_at_ms > now {
+            let wait = digest.next_attempt_at_ms;
+            *slot = Some(digest);
+            return Step::WaitUntil(wait);
+        }
+        let messages: Vec<Message> = match serde_json::from_str(&digest.messages) {
+            Ok(messages) => messages,
+            Err(error) => {
+                // Written by this program; unreadable only if the file was damaged.
+                tracing::error!(%error, channel = %channel.name, "stored digest is unreadable; its rows are digested again");
+                if let Err(error) = self.outbox.dissolve_digest(digest.id, false, now).await {
+                    tracing::error!(%error, channel = %channel.name, "cannot record a delivery outcome");
+                    *slot = Some(digest);
+                }
+                return Step::Again;
+            }
+        };
+        let mut paused_until: Option<i64> = None;
+        let unsent: Vec<&Message> = messages
+            .iter()
+            .filter(|m| !digest.sent_parts.contains(&m.key()))
+            .collect();
+        for m in unsent {
+            match self.send(channels, channel, m).await {
+                Sent::Delivered => {
+                    if let Err(error) = self.outbox.digest_part_sent(digest.id, m.key()).await {
+                        tracing::warn!(%error, channel = %channel.name, "cannot record a sent part; it may be sent again");
+                    }
+                    digest.sent_parts.push(m.key());
+                }
+                Sent::Paused(until) => {
+                    paused_until = Some(paused_until.map_or(until, |p| p.min(until)));
+                }
+                Sent::NoBudget => {
+                    let rate = channel.delivery.rate_limit;
+                    let next = self
+                        .with_window(&m.target, |w| w.next_free_ms(now_ms(), rate))
+                        .unwrap_or(now + 1_000);
+                    *slot = Some(digest);
+                    return Step::WaitUntil(next);
+                }
+                Sent::Failed(outcome) => {
+                    self.fail_digest(channel, digest, &outcome, &m.target, slot)
+                        .await;
+                    return Step::Again;
+                }
+            }
+        }
+        if let Some(until) = paused_until {
+            let reason = "digest waiting for a paused target (it answered rate-limited)";
+            if let Err(error) = self
+                .outbox
+                .digest_retry_later(digest.id, until, reason.to_owned(), false, now_ms())
+                .await
+            {
+                tracing::error!(%error, channel = %channel.name, "cannot record a delivery outcome");
+            }
+            digest.next_attempt_at_ms = until;
+            *slot = Some(digest);
+            return Step::WaitUntil(until);
+        }
+        if let Err(error) = self.outbox.close_digest(digest.id, None, now_ms()).await {
+            tracing::error!(%error, channel = %channel.name, "delivered, but cannot mark it; it will be sent again");
+            *slot = Some(digest);
+            return Step::WaitUntil(now + 1_000);
         }
         if !messages.is_empty() {
             self.metrics.digest(&channel.name);
         }
-        self.succeed(channel, &included).await;
+        self.succeeded(channel, &digest.rows);
+        Step::Again
     }
 
-    /// Spends budget, sends, and counts the outcome.
-    async fn send(&self, channels: &Channels, channel: &Channel, m: &Message) -> Outcome {
+    /// Spends the target's budget, sends, and counts the outcome; a rate-limit answer
+    /// pauses the target.
+    async fn send(&self, channels: &Channels, channel: &Channel, m: &Message) -> Sent {
         let at = now_ms();
-        self.with_window(channel, &m.target, |w| w.record(at));
+        let rate = channel.delivery.rate_limit;
+        if let Some(until) = self.with_window(&m.target, |w| w.paused_at(at)).flatten() {
+            return Sent::Paused(until);
+        }
+        if !self
+            .with_window(&m.target, |w| w.try_take(at, rate))
+            .unwrap_or(false)
+        {
+            return Sent::NoBudget;
+        }
         if let Err(error) = self
             .outbox
             .record_send(channel.name.clone(), m.target.clone(), at)
@@ -409,21 +629,19 @@ impl Dispatcher {
         }
         let outcome = channels.send(m).await;
         self.metrics.outcome(&channel.name, outcome.kind());
-        outcome
+        if outcome.is_delivered() {
+            Sent::Delivered
+        } else {
+            Sent::Failed(outcome)
+        }
     }
 
-    async fn succeed(&self, channel: &Channel, rows: &[&Delivery]) {
+    /// Counts delivered rows — (id, received at) — once the outbox has marked them.
+    fn succeeded(&self, channel: &Channel, rows: &[(i64, i64)]) {
         let now = now_ms();
-        let ids = rows.iter().map(|r| r.id).collect();
-        if let Err(error) = self.outbox.delivered(ids, now).await {
-            tracing::error!(%error, channel = %channel.name, "delivered, but cannot mark it; it will be sent again");
-            return;
-        }
-        for row in rows {
-            self.metrics.delivered_after(
-                &channel.name,
-                (now - row.received_at_ms).max(0) as f64 / 1000.0,
-            );
+        for (_, received_at_ms) in rows {
+            self.metrics
+                .delivered_after(&channel.name, (now - received_at_ms).max(0) as f64 / 1000.0);
         }
         if let Ok(mut status) = self.status.lock() {
             status
@@ -434,8 +652,52 @@ impl Dispatcher {
         tracing::debug!(channel = %channel.name, rows = rows.len(), "delivered");
     }
 
-    /// Applies a failed outcome to `rows`.
-    async fn fail(&self, channel: &Channel, rows: &[&Delivery], outcome: &Outcome) {
+    /// Pauses `target` after a rate-limit answer, in memory and in the outbox.
+    async fn pause_target(
+        &self,
+        channel: &Channel,
+        target: &str,
+        retry_after: Option<Duration>,
+    ) -> i64 {
+        let now = now_ms();
+        // `relay.rate_limit_pause` (10 min by default, DingTalk's block) bounds the pause;
+        // a shorter wait the channel names is honoured.
+        let limit = self.channels.load().config().relay.rate_limit_pause;
+        let pause = retry_after.map_or(limit, |wait| wait.min(limit));
+        let until = now.saturating_add(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 4));
+        self.with_window(target, |w| w.pause_until(until));
+        if let Err(error) = self.outbox.pause(target.to_owned(), until).await {
+            tracing::warn!(%error, channel = %channel.name, "cannot record a pause in the outbox; it ends at a restart");
+        }
+        self.metrics.throttled(&channel.name);
+        if let Ok(mut status) = self.status.lock() {
+            status
+                .entry(channel.name.clone())
+                .or_default()
+                .paused_until_ms = Some(until);
+        }
+        tracing::warn!(channel = %channel.name, target = %target, pause = ?pause, "target answered rate-limited; pausing it and keeping the notifications");
+        until
+    }
+
+    fn retry_delay(channel: &Channel, attempts: i64) -> i64 {
+        let backoff = Backoff::new(channel.delivery.retry.initial, channel.delivery.retry.max)
+            .unwrap_or_else(|_| {
+                Backoff::new(Duration::from_secs(1), Duration::from_secs(300))
+                    .unwrap_or_else(|e| unreachable!("constant bounds: {e}"))
+            });
+        let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
+        i64::try_from(backoff.delay_random(attempt).as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
+    /// Applies a failed outcome of a message to `target` to `rows`.
+    async fn fail(
+        &self,
+        channel: &Channel,
+        rows: &[&Delivery],
+        outcome: &Outcome,
+        target: Option<&str>,
+    ) {
         let now = now_ms();
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
@@ -443,39 +705,26 @@ impl Dispatcher {
         let result = match outcome {
             Outcome::Delivered => return,
             Outcome::RateLimited { retry_after } => {
-                // `relay.rate_limit_pause` (10 min by default, DingTalk's block) bounds the
-                // pause; a shorter wait the channel names is honoured.
-                let limit = self.channels.load().config().relay.rate_limit_pause;
-                let pause = retry_after.map_or(limit, |wait| wait.min(limit));
-                let until = now + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 4);
-                for target in message::targets(channel) {
-                    self.with_window(channel, &target, |w| w.pause_until(until));
-                }
-                self.metrics.throttled(&channel.name);
-                if let Ok(mut status) = self.status.lock() {
-                    status
-                        .entry(channel.name.clone())
-                        .or_default()
-                        .paused_until_ms = Some(until);
-                }
-                tracing::warn!(channel = %channel.name, pause = ?pause, "channel answered rate-limited; pausing it and keeping the notifications");
+                let until = match target {
+                    Some(target) => self.pause_target(channel, target, *retry_after).await,
+                    None => now + 1_000,
+                };
                 self.outbox
                     .retry_later(ids, until, reason.clone(), false, false, now)
                     .await
             }
             Outcome::Transient(_) => {
-                let backoff =
-                    Backoff::new(channel.delivery.retry.initial, channel.delivery.retry.max)
-                        .unwrap_or_else(|_| {
-                            Backoff::new(Duration::from_secs(1), Duration::from_secs(300))
-                                .unwrap_or_else(|e| unreachable!("constant bounds: {e}"))
-                        });
-                let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
-                let delay = backoff.delay_random(attempt);
-                tracing::warn!(channel = %channel.name, error = %reason, attempt, retry_in = ?delay, "delivery failed; will retry");
-                let next = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4);
+                let delay = Self::retry_delay(channel, attempts);
+                tracing::warn!(channel = %channel.name, error = %reason, attempts = attempts + 1, retry_in_ms = delay, "delivery failed; will retry");
                 self.outbox
-                    .retry_later(ids, next, reason.clone(), true, false, now)
+                    .retry_later(
+                        ids,
+                        now.saturating_add(delay),
+                        reason.clone(),
+                        true,
+                        false,
+                        now,
+                    )
                     .await
             }
             Outcome::TooLong(_) if !rows.iter().any(|r| r.too_long) => {
@@ -493,6 +742,77 @@ impl Dispatcher {
         if let Err(error) = result {
             tracing::error!(%error, channel = %channel.name, "cannot record a delivery outcome");
         }
+        self.note_failure(channel, now, reason);
+    }
+
+    /// Applies a failed outcome of one digest part: the digest stays open (its sent parts
+    /// recorded) unless the failure is permanent or "too long".
+    async fn fail_digest(
+        &self,
+        channel: &Channel,
+        mut digest: StoredDigest,
+        outcome: &Outcome,
+        target: &str,
+        slot: &mut Option<StoredDigest>,
+    ) {
+        let now = now_ms();
+        let reason = describe(outcome);
+        let (result, keep) = match outcome {
+            Outcome::Delivered => return,
+            Outcome::RateLimited { retry_after } => {
+                let until = self.pause_target(channel, target, *retry_after).await;
+                digest.next_attempt_at_ms = until;
+                let result = self
+                    .outbox
+                    .digest_retry_later(digest.id, until, reason.clone(), false, now)
+                    .await;
+                (result, true)
+            }
+            Outcome::Transient(_) => {
+                let delay = Self::retry_delay(channel, digest.attempts);
+                tracing::warn!(channel = %channel.name, error = %reason, attempts = digest.attempts + 1, retry_in_ms = delay, "digest part failed; will retry the parts not sent");
+                digest.attempts += 1;
+                digest.next_attempt_at_ms = now.saturating_add(delay);
+                let result = self
+                    .outbox
+                    .digest_retry_later(
+                        digest.id,
+                        digest.next_attempt_at_ms,
+                        reason.clone(),
+                        true,
+                        now,
+                    )
+                    .await;
+                (result, true)
+            }
+            Outcome::TooLong(_) => {
+                tracing::warn!(channel = %channel.name, error = %reason, "digest too long; its rows are digested again at half size");
+                (
+                    self.outbox.dissolve_digest(digest.id, true, now).await,
+                    false,
+                )
+            }
+            Outcome::Permanent(_) => {
+                tracing::error!(channel = %channel.name, error = %reason, rows = digest.rows.len(), "delivery failed permanently; moved to dead letters");
+                self.metrics.dead(&channel.name, digest.rows.len() as u64);
+                (
+                    self.outbox
+                        .close_digest(digest.id, Some(reason.clone()), now)
+                        .await,
+                    false,
+                )
+            }
+        };
+        if let Err(error) = &result {
+            tracing::error!(%error, channel = %channel.name, "cannot record a delivery outcome");
+        }
+        if keep || result.is_err() {
+            *slot = Some(digest);
+        }
+        self.note_failure(channel, now, reason);
+    }
+
+    fn note_failure(&self, channel: &Channel, now: i64, reason: String) {
         if let Ok(mut status) = self.status.lock() {
             status.entry(channel.name.clone()).or_default().last_failure = Some((now, reason));
         }
@@ -518,18 +838,19 @@ impl Dispatcher {
             }
             match self.outbox.stats().await {
                 Ok(stats) => {
-                    let paused: Vec<String> = self
-                        .windows
-                        .lock()
-                        .map(|w| {
-                            w.iter()
-                                .filter(|(_, window)| {
-                                    window.paused_until().is_some_and(|until| until > now)
-                                })
-                                .map(|((channel, _), _)| channel.clone())
-                                .collect()
+                    let config = self.channels.load_full();
+                    let paused: Vec<String> = config
+                        .config()
+                        .channels
+                        .values()
+                        .filter(|c| {
+                            message::targets(c).iter().any(|t| {
+                                self.with_window(t, |w| w.paused_at(now).is_some())
+                                    .unwrap_or(false)
+                            })
                         })
-                        .unwrap_or_default();
+                        .map(|c| c.name.clone())
+                        .collect();
                     let channels = stats
                         .into_iter()
                         .map(|s| ChannelGauges {
@@ -555,6 +876,16 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// What became of one message.
+enum Sent {
+    Delivered,
+    /// Not sent: the target is paused until then.
+    Paused(i64),
+    /// Not sent: the target's budget is spent (another channel shares it).
+    NoBudget,
+    Failed(Outcome),
 }
 
 fn describe(outcome: &Outcome) -> String {

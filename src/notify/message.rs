@@ -247,7 +247,7 @@ pub fn prepare_with(
                 .iter()
                 .map(|phone| {
                     message(
-                        phone,
+                        &sms_target("aliyun_sms", phone),
                         Body::AliyunSms {
                             phone: phone.clone(),
                             params: params.clone(),
@@ -272,7 +272,7 @@ pub fn prepare_with(
                 .iter()
                 .map(|phone| {
                     message(
-                        phone,
+                        &sms_target("tencent_sms", phone),
                         Body::TencentSms {
                             phone: phone.clone(),
                             params: params.clone(),
@@ -305,16 +305,29 @@ pub fn prepare_with(
     }
 }
 
-/// The rate-limit keys of `channel`'s targets, as its messages carry them.
+/// The rate-limit keys of `channel`'s targets, as its messages carry them. A key names
+/// the real target — the robot (its URL) or the provider and phone number — so channels
+/// that send to the same one share its budget.
 pub fn targets(channel: &Channel) -> Vec<String> {
     match &channel.kind {
         ChannelKind::Dingtalk { url, .. } | ChannelKind::Wecom { url, .. } => {
             vec![super::target_of(url.expose())]
         }
-        ChannelKind::AliyunSms { phone_numbers, .. }
-        | ChannelKind::TencentSms { phone_numbers, .. } => phone_numbers.clone(),
+        ChannelKind::AliyunSms { phone_numbers, .. } => phone_numbers
+            .iter()
+            .map(|phone| sms_target("aliyun_sms", phone))
+            .collect(),
+        ChannelKind::TencentSms { phone_numbers, .. } => phone_numbers
+            .iter()
+            .map(|phone| sms_target("tencent_sms", phone))
+            .collect(),
         ChannelKind::Console => vec!["stdout".to_owned()],
     }
+}
+
+/// One phone number at one provider: each provider limits a number on its own.
+fn sms_target(provider: &str, phone: &str) -> String {
+    format!("{provider}:{phone}")
 }
 
 impl Message {
@@ -331,7 +344,7 @@ fn single_part(view: &NotificationView) -> Part {
         text: String::new(),
         index: 1,
         total: 1,
-        alerts: view.alerts.len(),
+        alerts: view.alert_count,
         omitted: 0,
     }
 }

@@ -70,7 +70,8 @@ impl Relay {
                         self.channels.load_full(),
                         self.metrics.clone(),
                         self.shutdown.clone(),
-                    );
+                    )
+                    .await;
                     self.dispatcher.store(Some(dispatcher));
                     return;
                 }
@@ -155,6 +156,7 @@ impl Relay {
             .accept(NewNotification {
                 receiver: receiver.to_owned(),
                 dedupe_key: key::dedupe_key(receiver, notification),
+                incident: key::incident_key(receiver, notification),
                 payload,
                 channels: channels.clone(),
                 received_at_ms: now,

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::Error;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Sends older than this are forgotten (no rate window is longer).
 const SENDS_KEPT_MS: i64 = 3_600_000;
@@ -22,6 +22,8 @@ const SENDS_KEPT_MS: i64 = 3_600_000;
 pub struct NewNotification {
     pub receiver: String,
     pub dedupe_key: String,
+    /// Deliveries of one incident (receiver, group key) go out in arrival order.
+    pub incident: String,
     pub payload: String,
     pub channels: Vec<String>,
     pub received_at_ms: i64,
@@ -155,12 +157,27 @@ impl Outbox {
         rx.await.map_err(|_| Error::Stopped)?
     }
 
-    /// Pending deliveries of `channel` due at `now_ms`, oldest first.
+    /// Pending deliveries of `channel` due at `now_ms`, oldest first: at most `limit`.
+    /// A delivery waits while an earlier one of its incident is pending (a resolved
+    /// message never overtakes its firing one), and while it is part of an open digest.
     pub async fn due(
         &self,
         channel: &str,
         now_ms: i64,
         limit: usize,
+    ) -> Result<Vec<Delivery>, Error> {
+        self.due_batch(channel, now_ms, 0, limit, usize::MAX).await
+    }
+
+    /// [`Outbox::due`] after delivery `after_id`, stopping once the payloads read reach
+    /// `max_bytes` (at least one row is read): a digest reads a storm in bounded batches.
+    pub async fn due_batch(
+        &self,
+        channel: &str,
+        now_ms: i64,
+        after_id: i64,
+        limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Delivery>, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
@@ -168,33 +185,42 @@ impl Outbox {
                 "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts, n.received_at_ms, d.sent_parts, d.too_long
                  FROM deliveries d JOIN notifications n ON n.id = d.notification_id
                  WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
-                 ORDER BY d.id LIMIT ?3",
+                   AND d.digest_id IS NULL AND d.id > ?3 AND NOT EXISTS (SELECT 1 FROM deliveries e
+                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)
+                 ORDER BY d.id",
             )?;
-            let rows = statement.query_map(params![channel, now_ms, limit as i64], |r| {
+            let mut rows = statement.query(params![channel, now_ms, after_id])?;
+            let (mut out, mut bytes) = (Vec::new(), 0usize);
+            while out.len() < limit && bytes < max_bytes {
+                let Some(r) = rows.next()? else { break };
                 let sent: String = r.get(7)?;
-                Ok(Delivery {
+                let payload: String = r.get(4)?;
+                bytes = bytes.saturating_add(payload.len());
+                out.push(Delivery {
                     id: r.get(0)?,
                     notification_id: r.get(1)?,
                     channel: r.get(2)?,
                     receiver: r.get(3)?,
-                    payload: r.get(4)?,
+                    payload,
                     attempts: r.get(5)?,
                     received_at_ms: r.get(6)?,
                     sent_parts: sent.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
                     too_long: r.get(8)?,
-                })
-            })?;
-            rows.collect()
+                });
+            }
+            Ok(out)
         })
         .await
     }
 
-    /// How many pending deliveries of `channel` are due at `now_ms` (index-only).
+    /// How many deliveries [`Outbox::due`] would return without a limit (index-only).
     pub async fn due_count(&self, channel: &str, now_ms: i64) -> Result<usize, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
             conn.prepare_cached(
-                "SELECT COUNT(*) FROM deliveries WHERE channel = ?1 AND state = 'pending' AND next_attempt_at_ms <= ?2",
+                "SELECT COUNT(*) FROM deliveries d WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
+                   AND d.digest_id IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
+                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)",
             )?
             .query_row(params![channel, now_ms], |r| r.get::<_, i64>(0))
             .map(|n| usize::try_from(n).unwrap_or(0))
@@ -202,12 +228,14 @@ impl Outbox {
         .await
     }
 
-    /// When the next pending delivery of `channel` becomes due, if any.
+    /// When the next delivery [`Outbox::due`] would return becomes due, if any.
     pub async fn next_due_ms(&self, channel: &str) -> Result<Option<i64>, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
             conn.query_row(
-                "SELECT MIN(next_attempt_at_ms) FROM deliveries WHERE channel = ?1 AND state = 'pending'",
+                "SELECT MIN(d.next_attempt_at_ms) FROM deliveries d WHERE d.channel = ?1 AND d.state = 'pending'
+                   AND d.digest_id IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
+                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)",
                 params![channel],
                 |r| r.get(0),
             )
@@ -296,19 +324,14 @@ impl Outbox {
         .await
     }
 
-    /// Send times per target of `channel` since `since_ms`.
-    pub async fn sends_since(
-        &self,
-        channel: &str,
-        since_ms: i64,
-    ) -> Result<Vec<(String, i64)>, Error> {
-        let channel = channel.to_owned();
+    /// Send times per target, of every channel, since `since_ms`: targets shared by
+    /// several channels share one budget.
+    pub async fn sends_since(&self, since_ms: i64) -> Result<Vec<(String, i64)>, Error> {
         self.run(move |conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT target, at_ms FROM sends WHERE channel = ?1 AND at_ms >= ?2 ORDER BY at_ms",
+                "SELECT target, at_ms FROM sends WHERE at_ms >= ?1 ORDER BY at_ms",
             )?;
-            let rows =
-                statement.query_map(params![channel, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = statement.query_map(params![since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
         .await
@@ -486,6 +509,32 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
             CREATE INDEX sends_by_channel ON sends (channel, at_ms);",
         )?;
     }
+    if version < 2 {
+        // Incidents keep their order; digests and target pauses are durable. Rows from
+        // before have no incident: each is its own.
+        tx.execute_batch(
+            "ALTER TABLE deliveries ADD COLUMN incident TEXT NOT NULL DEFAULT '';
+            UPDATE deliveries SET incident = 'n' || notification_id;
+            ALTER TABLE deliveries ADD COLUMN digest_id INTEGER;
+            CREATE INDEX deliveries_incident ON deliveries (channel, incident, state, id);
+            CREATE INDEX deliveries_digest ON deliveries (digest_id) WHERE digest_id IS NOT NULL;
+            CREATE TABLE digests (
+                id INTEGER PRIMARY KEY,
+                channel TEXT NOT NULL,
+                messages TEXT NOT NULL,
+                sent_parts TEXT NOT NULL DEFAULT '',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at_ms INTEGER NOT NULL,
+                last_error TEXT,
+                created_at_ms INTEGER NOT NULL
+            );
+            CREATE INDEX digests_by_channel ON digests (channel, id);
+            CREATE TABLE pauses (
+                target TEXT PRIMARY KEY,
+                until_ms INTEGER NOT NULL
+            );",
+        )?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -569,11 +618,11 @@ fn insert(
     .execute(params![n.receiver, n.dedupe_key, n.payload, n.received_at_ms])?;
     let id = tx.last_insert_rowid();
     let mut statement = tx.prepare_cached(
-        "INSERT INTO deliveries (notification_id, channel, state, next_attempt_at_ms, created_at_ms, updated_at_ms)
-         VALUES (?1, ?2, 'pending', ?3, ?3, ?3)",
+        "INSERT INTO deliveries (notification_id, channel, state, next_attempt_at_ms, created_at_ms, updated_at_ms, incident)
+         VALUES (?1, ?2, 'pending', ?3, ?3, ?3, ?4)",
     )?;
     for channel in &n.channels {
-        statement.execute(params![id, channel, n.received_at_ms])?;
+        statement.execute(params![id, channel, n.received_at_ms, n.incident])?;
     }
     Ok(Accepted::Stored {
         id,
@@ -581,5 +630,7 @@ fn insert(
     })
 }
 
+mod digests;
+pub use digests::StoredDigest;
 #[cfg(test)]
 mod tests;
