@@ -303,7 +303,12 @@ impl Dispatcher {
             }
         };
         if due == 0 {
-            let next = self.outbox.next_due_ms(&channel.name).await.ok().flatten();
+            let next = self
+                .outbox
+                .next_due_ms(&channel.name, now)
+                .await
+                .ok()
+                .flatten();
             return Step::WaitUntil(next.unwrap_or(now + IDLE_POLL_MS).max(now));
         }
         if due <= budget {

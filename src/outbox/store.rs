@@ -157,19 +157,22 @@ impl Outbox {
         rx.await.map_err(|_| Error::Stopped)?
     }
 
-    /// Pending deliveries of `channel` due at `now_ms`, oldest first: at most `limit`.
-    /// A delivery waits while an earlier one of its incident is pending (a resolved
-    /// message never overtakes its firing one), and while it is part of an open digest.
+    /// The oldest deliveries of `channel` that may go out alone at `now_ms`: due, not in
+    /// an open digest, and with no earlier delivery of their incident pending (a
+    /// resolved message never overtakes its firing one). At most `limit`.
     pub async fn due(
         &self,
         channel: &str,
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, Error> {
-        self.due_batch(channel, now_ms, 0, limit, usize::MAX).await
+        self.read_due(channel, now_ms, 0, limit, usize::MAX, true)
+            .await
     }
 
-    /// [`Outbox::due`] after delivery `after_id`, stopping once the payloads read reach
+    /// The due deliveries of `channel` a digest may fold together, after delivery
+    /// `after_id`: those whose earlier deliveries of the same incident are due too (and
+    /// so go out in the same digest, in order). Stops once the payloads read reach
     /// `max_bytes` (at least one row is read): a digest reads a storm in bounded batches.
     pub async fn due_batch(
         &self,
@@ -179,16 +182,37 @@ impl Outbox {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<Delivery>, Error> {
+        self.read_due(channel, now_ms, after_id, limit, max_bytes, false)
+            .await
+    }
+
+    async fn read_due(
+        &self,
+        channel: &str,
+        now_ms: i64,
+        after_id: i64,
+        limit: usize,
+        max_bytes: usize,
+        alone: bool,
+    ) -> Result<Vec<Delivery>, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
-            let mut statement = conn.prepare_cached(
+            let mut statement = conn.prepare_cached(if alone {
                 "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts, n.received_at_ms, d.sent_parts, d.too_long
                  FROM deliveries d JOIN notifications n ON n.id = d.notification_id
                  WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
                    AND d.digest_id IS NULL AND d.id > ?3 AND NOT EXISTS (SELECT 1 FROM deliveries e
                        WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)
-                 ORDER BY d.id",
-            )?;
+                 ORDER BY d.id"
+            } else {
+                "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts, n.received_at_ms, d.sent_parts, d.too_long
+                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+                 WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
+                   AND d.digest_id IS NULL AND d.id > ?3 AND NOT EXISTS (SELECT 1 FROM deliveries e
+                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id
+                         AND (e.next_attempt_at_ms > ?2 OR e.digest_id IS NOT NULL))
+                 ORDER BY d.id"
+            })?;
             let mut rows = statement.query(params![channel, now_ms, after_id])?;
             let (mut out, mut bytes) = (Vec::new(), 0usize);
             while out.len() < limit && bytes < max_bytes {
@@ -213,14 +237,15 @@ impl Outbox {
         .await
     }
 
-    /// How many deliveries [`Outbox::due`] would return without a limit (index-only).
+    /// How many deliveries [`Outbox::due_batch`] would return without limits (index-only).
     pub async fn due_count(&self, channel: &str, now_ms: i64) -> Result<usize, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
             conn.prepare_cached(
                 "SELECT COUNT(*) FROM deliveries d WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
                    AND d.digest_id IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
-                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)",
+                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id
+                         AND (e.next_attempt_at_ms > ?2 OR e.digest_id IS NOT NULL))",
             )?
             .query_row(params![channel, now_ms], |r| r.get::<_, i64>(0))
             .map(|n| usize::try_from(n).unwrap_or(0))
@@ -228,15 +253,17 @@ impl Outbox {
         .await
     }
 
-    /// When the next delivery [`Outbox::due`] would return becomes due, if any.
-    pub async fn next_due_ms(&self, channel: &str) -> Result<Option<i64>, Error> {
+    /// When the next delivery [`Outbox::due_batch`] would return becomes due, if any
+    /// (none is due at `now_ms` when this is asked).
+    pub async fn next_due_ms(&self, channel: &str, now_ms: i64) -> Result<Option<i64>, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
             conn.query_row(
                 "SELECT MIN(d.next_attempt_at_ms) FROM deliveries d WHERE d.channel = ?1 AND d.state = 'pending'
                    AND d.digest_id IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
-                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)",
-                params![channel],
+                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id
+                         AND (e.next_attempt_at_ms > ?2 OR e.digest_id IS NOT NULL))",
+                params![channel, now_ms],
                 |r| r.get(0),
             )
         })
