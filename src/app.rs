@@ -29,8 +29,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("server error: {0}")]
-    Serve(#[source] std::io::Error),
     #[error(transparent)]
     Channels(#[from] crate::notify::send::Error),
 }
@@ -131,13 +129,14 @@ impl AppState {
     }
 
     /// Re-reads the configuration file. An invalid file keeps the running configuration
-    /// and returns why; the outcome is also logged and exported as a metric.
-    pub async fn reload(&self) -> Result<(), ReloadError> {
+    /// and returns why; the outcome is also logged and exported as a metric. On success,
+    /// returns the changes that take effect only after a restart (also logged).
+    pub async fn reload(&self) -> Result<Vec<String>, ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let current = self.config();
         let Some(path) = current.source.clone() else {
             tracing::info!("running on the built-in configuration; nothing to reload");
-            return Ok(());
+            return Ok(Vec::new());
         };
         let overrides = self.overrides.clone();
         let loaded = tokio::task::spawn_blocking(move || load_config(Some(&path), &overrides))
@@ -151,15 +150,16 @@ impl AppState {
         });
         match loaded {
             Ok((config, channels)) => {
-                if config.listen != current.listen {
-                    tracing::warn!(old = %current.listen, new = %config.listen, "listen address changes need a restart");
+                let pending = restart_needed(&current, &config);
+                for change in &pending {
+                    tracing::warn!(%change, "configuration change needs a restart");
                 }
                 self.exporter.apply(&config);
                 self.relay.apply(channels);
                 self.config.store(config);
                 self.exporter.self_metrics().config_loaded(true);
                 tracing::info!("configuration reloaded");
-                Ok(())
+                Ok(pending)
             }
             Err(error) => {
                 self.exporter.self_metrics().config_loaded(false);
@@ -168,6 +168,27 @@ impl AppState {
             }
         }
     }
+}
+
+/// The settings that differ between `old` and `new` but are only read at start: the
+/// listener is bound and the outbox opened once.
+fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
+    let mut changes = Vec::new();
+    if new.listen != old.listen {
+        changes.push(format!(
+            "listen changed from {} to {}; still listening on {} until a restart",
+            old.listen, new.listen, old.listen
+        ));
+    }
+    if new.state_dir != old.state_dir {
+        changes.push(format!(
+            "state_dir changed from {} to {}; the outbox stays in {} until a restart",
+            old.state_dir.display(),
+            new.state_dir.display(),
+            old.state_dir.display()
+        ));
+    }
+    changes
 }
 
 /// Why a reload was refused.
@@ -189,7 +210,9 @@ pub async fn bind(config: &Config) -> Result<TcpListener, Error> {
         })
 }
 
-/// Serves until `shutdown` fires, then drains in-flight requests and returns.
+/// Serves until `shutdown` fires, then drains: requests in flight and sends in flight get
+/// until `web.shutdown_timeout` after the signal, then lookout stops regardless (rows
+/// whose send was cut stay pending and go out on the next start).
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -201,13 +224,19 @@ pub async fn run(
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "lookout listening");
     }
     state.set_ready(true);
-    let stop = shutdown.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.wait().await })
+    let limits = {
+        let state = Arc::clone(&state);
+        move || http::server::Limits::from(&state.config().web)
+    };
+    let deadline = http::server::serve(listener, router, limits, shutdown).await;
+    if tokio::time::timeout_at(deadline, state.relay.stopped())
         .await
-        .map_err(Error::Serve)?;
-    // The listener is closed; let in-flight sends finish (bounded by channel timeouts).
-    state.relay.stopped().await;
+        .is_err()
+    {
+        tracing::warn!(
+            "web.shutdown_timeout reached with sends in flight; their rows stay pending for the next start"
+        );
+    }
     tracing::info!("lookout stopped");
     Ok(())
 }
