@@ -22,7 +22,9 @@ fn connect(addr: SocketAddr) -> TcpStream {
 /// Whether one read shows the peer closed the connection (`Some(true)`), sent data
 /// (`Some(false)`), or nothing happened within `wait` (`None`).
 fn read_closed(stream: &mut TcpStream, wait: Duration) -> Option<bool> {
-    stream.set_read_timeout(Some(wait)).expect("set read timeout");
+    stream
+        .set_read_timeout(Some(wait))
+        .expect("set read timeout");
     let mut buf = [0u8; 4096];
     match stream.read(&mut buf) {
         Ok(0) => Some(true),
@@ -195,7 +197,7 @@ fn a_slowly_sent_body_is_cut_after_the_body_read_timeout() {
 fn a_flood_of_idle_connections_over_the_fd_limit_leaves_health_and_metrics_answering() {
     const FD_LIMIT: u32 = 1024;
     const FLOOD: usize = 1100;
-    let lookout = Lookout::start_with_fd_limit("host: { enabled: true }\n", FD_LIMIT);
+    let lookout = Lookout::start_with_fd_limit(RELAY_CONFIG, FD_LIMIT);
     let mut flood = Vec::with_capacity(FLOOD);
     for i in 0..FLOOD {
         let mut stream = connect(lookout.addr());
@@ -206,23 +208,53 @@ fn a_flood_of_idle_connections_over_the_fd_limit_leaves_health_and_metrics_answe
         flood.push(stream);
     }
 
-    for path in ["/-/healthy", "/metrics", "/-/healthy"] {
+    let notification = serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "critical", "groupKey": "{}:{alertname=\"Flood\"}",
+        "groupLabels": { "alertname": "Flood" }, "commonLabels": { "alertname": "Flood" },
+        "externalURL": "http://am:9093",
+        "alerts": [{
+            "status": "firing", "labels": { "alertname": "Flood" }, "annotations": {},
+            "startsAt": "2026-11-22T02:10:05Z", "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": "0123456789abcdef",
+        }],
+    })
+    .to_string();
+    for (method, path) in [
+        ("GET", "/-/healthy"),
+        ("GET", "/metrics"),
+        ("POST", "/alertmanager/critical"),
+        ("GET", "/-/healthy"),
+    ] {
+        let body = if method == "POST" {
+            notification.as_bytes()
+        } else {
+            &[]
+        };
+        let headers: &[(&str, &str)] = if method == "POST" {
+            &[("Content-Type", "application/json")]
+        } else {
+            &[]
+        };
         let started = Instant::now();
-        let response = http_request("GET", &lookout.url(path), &[], &[]);
+        let response = http_request(method, &lookout.url(path), headers, body);
         let seconds = started.elapsed().as_secs_f64();
-        let status = response.as_ref().map(|r| r.status).map_err(|e| e.to_string());
+        let status = response
+            .as_ref()
+            .map(|r| r.status)
+            .map_err(|e| e.to_string());
         assert_eq!(
             status,
             Ok(200),
-            "GET {path} with {FLOOD} idle connections open (after {seconds:.2} s)\n{}",
+            "{method} {path} with {FLOOD} idle connections open (after {seconds:.2} s)\n{}",
             lookout.logs()
         );
-        eprintln!("GET {path} answered in {seconds:.3} s with {FLOOD} idle connections open");
-        assert!(seconds < 2.0, "GET {path} took {seconds:.2} s");
+        eprintln!("{method} {path} answered in {seconds:.3} s with {FLOOD} idle connections open");
+        assert!(seconds < 2.0, "{method} {path} took {seconds:.2} s");
     }
     let fds = std::fs::read_dir(format!("/proc/{}/fd", lookout.pid()))
         .expect("read lookout's fd table")
         .count();
+    eprintln!("lookout holds {fds} descriptors");
     assert!(
         fds < 600,
         "lookout holds {fds} descriptors with the default cap of 512 connections"

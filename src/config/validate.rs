@@ -177,7 +177,12 @@ impl Validator<'_> {
     }
 
     /// A duration of the web server, where zero would close every connection at once.
-    fn positive_duration(&mut self, path: &str, value: Option<&str>, default: Duration) -> Duration {
+    fn positive_duration(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Duration {
         let duration = self.duration(path, value, default);
         if duration.is_zero() {
             self.error(path, "must be greater than zero");

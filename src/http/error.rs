@@ -61,9 +61,10 @@ impl IntoResponse for Error {
         };
         let mut response = (status, body).into_response();
         if matches!(self, Error::RequestTimeout(_)) {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
         }
         if matches!(self, Error::Unauthorized) {
             response.headers_mut().insert(
