@@ -206,6 +206,10 @@ async fn respond(
     let _in_flight = conn.begin_request();
     let expired = Arc::new(AtomicBool::new(false));
     let request = request.map(|body| {
+        if body.is_end_stream() {
+            // No body to wait for (most GETs): no timer either.
+            return axum::body::Body::new(body);
+        }
         axum::body::Body::new(TimedBody {
             inner: body,
             sleep: Box::pin(tokio::time::sleep(limits.body_read_timeout)),
