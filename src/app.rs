@@ -142,15 +142,16 @@ impl AppState {
         let loaded = tokio::task::spawn_blocking(move || load_config(Some(&path), &overrides))
             .await
             .unwrap_or_else(|error| unreachable!("config loading does not panic: {error}"));
-        let loaded = loaded.map_err(ReloadError::Config).and_then(|config| {
+        let outbox_open = self.relay.dispatcher().is_some();
+        let loaded = loaded.map_err(ReloadError::Config).and_then(|mut config| {
+            let pending = keep_start_only_settings(&current, &mut config, outbox_open);
             let config = Arc::new(config);
             Channels::new(Arc::clone(&config))
-                .map(|channels| (config, channels))
+                .map(|channels| (config, channels, pending))
                 .map_err(ReloadError::Channels)
         });
         match loaded {
-            Ok((config, channels)) => {
-                let pending = restart_needed(&current, &config);
+            Ok((config, channels, pending)) => {
                 for change in &pending {
                     tracing::warn!(%change, "configuration change needs a restart");
                 }
@@ -170,23 +171,27 @@ impl AppState {
     }
 }
 
-/// The settings that differ between `old` and `new` but are only read at start: the
-/// listener is bound and the outbox opened once.
-fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
+/// Settings read only at start keep their running values in `new`: the listener is bound
+/// once, and an open outbox stays where it was opened (one still being opened follows
+/// the new `state_dir`). Returns, for each such setting `new` wanted to change, a note
+/// that it needs a restart.
+fn keep_start_only_settings(running: &Config, new: &mut Config, outbox_open: bool) -> Vec<String> {
     let mut changes = Vec::new();
-    if new.listen != old.listen {
+    if new.listen != running.listen {
         changes.push(format!(
             "listen changed from {} to {}; still listening on {} until a restart",
-            old.listen, new.listen, old.listen
+            running.listen, new.listen, running.listen
         ));
+        new.listen = running.listen;
     }
-    if new.state_dir != old.state_dir {
+    if outbox_open && new.state_dir != running.state_dir {
         changes.push(format!(
             "state_dir changed from {} to {}; the outbox stays in {} until a restart",
-            old.state_dir.display(),
+            running.state_dir.display(),
             new.state_dir.display(),
-            old.state_dir.display()
+            running.state_dir.display()
         ));
+        new.state_dir.clone_from(&running.state_dir);
     }
     changes
 }
@@ -265,4 +270,34 @@ fn reload_on_sighup(state: Arc<AppState>, shutdown: Shutdown) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_only_settings_keep_their_running_values_and_say_so() {
+        let running = Config::builtin();
+        let mut new = Config::builtin();
+        new.listen = "127.0.0.1:1".parse().unwrap();
+        new.state_dir = PathBuf::from("/elsewhere");
+        let notes = keep_start_only_settings(&running, &mut new, true);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("listen changed"), "{notes:?}");
+        assert!(notes[1].starts_with("state_dir changed"), "{notes:?}");
+        assert_eq!(
+            (new.listen, &new.state_dir),
+            (running.listen, &running.state_dir)
+        );
+
+        // An outbox not open yet is opened in the new directory: nothing to say.
+        let mut new = Config::builtin();
+        new.state_dir = PathBuf::from("/elsewhere");
+        assert!(keep_start_only_settings(&running, &mut new, false).is_empty());
+        assert_eq!(new.state_dir, PathBuf::from("/elsewhere"));
+
+        let mut same = Config::builtin();
+        assert!(keep_start_only_settings(&running, &mut same, true).is_empty());
+    }
 }

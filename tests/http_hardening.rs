@@ -300,25 +300,32 @@ fn a_reload_that_changes_state_dir_says_it_needs_a_restart() {
     let dirs = tempfile::tempdir().expect("temp dir");
     let first = dirs.path().join("first");
     let second = dirs.path().join("second");
-    let config = |dir: &std::path::Path| {
-        format!(
-            "host: {{ enabled: false }}\nstate_dir: '{}'\n",
-            dir.display()
-        )
-    };
+    let config = |dir: &std::path::Path| format!("{RELAY_CONFIG}state_dir: '{}'\n", dir.display());
     let lookout = Lookout::start_unready(&config(&first));
+    support::poll_until(
+        Duration::from_secs(10),
+        "the outbox to open",
+        || match support::http_get(&lookout.url("/-/ready"), &[]) {
+            Ok(response) if response.status == 200 => Ok(()),
+            other => Err(format!("{:?}", other.map(|r| r.status))),
+        },
+    );
     std::fs::write(lookout.config_path(), config(&second)).expect("rewrite config");
     let response =
         http_request("POST", &lookout.url("/-/reload"), &[], &[]).expect("POST /-/reload");
     let text = response.text();
     assert_eq!(response.status, 200, "{text}");
     assert!(
-        text.contains("state_dir") && text.contains("restart"),
+        text.contains("needs a restart: state_dir changed"),
         "the reload answer should say state_dir needs a restart: {text:?}"
     );
+    let stderr = lookout.stderr();
     assert!(
-        lookout.stderr().contains("state_dir") && lookout.stderr().contains("restart"),
+        stderr.contains("needs a restart") && stderr.contains("state_dir changed"),
         "{}",
         lookout.logs()
     );
+    // The outbox stays where it was opened.
+    assert!(first.join("outbox.db").exists());
+    assert!(!second.join("outbox.db").exists());
 }
