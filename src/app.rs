@@ -29,8 +29,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("server error: {0}")]
-    Serve(#[source] std::io::Error),
     #[error(transparent)]
     Channels(#[from] crate::notify::send::Error),
 }
@@ -131,35 +129,38 @@ impl AppState {
     }
 
     /// Re-reads the configuration file. An invalid file keeps the running configuration
-    /// and returns why; the outcome is also logged and exported as a metric.
-    pub async fn reload(&self) -> Result<(), ReloadError> {
+    /// and returns why; the outcome is also logged and exported as a metric. On success,
+    /// returns the changes that take effect only after a restart (also logged).
+    pub async fn reload(&self) -> Result<Vec<String>, ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let current = self.config();
         let Some(path) = current.source.clone() else {
             tracing::info!("running on the built-in configuration; nothing to reload");
-            return Ok(());
+            return Ok(Vec::new());
         };
         let overrides = self.overrides.clone();
         let loaded = tokio::task::spawn_blocking(move || load_config(Some(&path), &overrides))
             .await
             .unwrap_or_else(|error| unreachable!("config loading does not panic: {error}"));
-        let loaded = loaded.map_err(ReloadError::Config).and_then(|config| {
+        let outbox_open = self.relay.dispatcher().is_some();
+        let loaded = loaded.map_err(ReloadError::Config).and_then(|mut config| {
+            let pending = keep_start_only_settings(&current, &mut config, outbox_open);
             let config = Arc::new(config);
             Channels::new(Arc::clone(&config))
-                .map(|channels| (config, channels))
+                .map(|channels| (config, channels, pending))
                 .map_err(ReloadError::Channels)
         });
         match loaded {
-            Ok((config, channels)) => {
-                if config.listen != current.listen {
-                    tracing::warn!(old = %current.listen, new = %config.listen, "listen address changes need a restart");
+            Ok((config, channels, pending)) => {
+                for change in &pending {
+                    tracing::warn!(%change, "configuration change needs a restart");
                 }
                 self.exporter.apply(&config);
                 self.relay.apply(channels);
                 self.config.store(config);
                 self.exporter.self_metrics().config_loaded(true);
                 tracing::info!("configuration reloaded");
-                Ok(())
+                Ok(pending)
             }
             Err(error) => {
                 self.exporter.self_metrics().config_loaded(false);
@@ -168,6 +169,31 @@ impl AppState {
             }
         }
     }
+}
+
+/// Settings read only at start keep their running values in `new`: the listener is bound
+/// once, and an open outbox stays where it was opened (one still being opened follows
+/// the new `state_dir`). Returns, for each such setting `new` wanted to change, a note
+/// that it needs a restart.
+fn keep_start_only_settings(running: &Config, new: &mut Config, outbox_open: bool) -> Vec<String> {
+    let mut changes = Vec::new();
+    if new.listen != running.listen {
+        changes.push(format!(
+            "listen changed from {} to {}; still listening on {} until a restart",
+            running.listen, new.listen, running.listen
+        ));
+        new.listen = running.listen;
+    }
+    if outbox_open && new.state_dir != running.state_dir {
+        changes.push(format!(
+            "state_dir changed from {} to {}; the outbox stays in {} until a restart",
+            running.state_dir.display(),
+            new.state_dir.display(),
+            running.state_dir.display()
+        ));
+        new.state_dir.clone_from(&running.state_dir);
+    }
+    changes
 }
 
 /// Why a reload was refused.
@@ -189,7 +215,9 @@ pub async fn bind(config: &Config) -> Result<TcpListener, Error> {
         })
 }
 
-/// Serves until `shutdown` fires, then drains in-flight requests and returns.
+/// Serves until `shutdown` fires, then drains: requests in flight and sends in flight get
+/// until `web.shutdown_timeout` after the signal, then lookout stops regardless (rows
+/// whose send was cut stay pending and go out on the next start).
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -201,13 +229,19 @@ pub async fn run(
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "lookout listening");
     }
     state.set_ready(true);
-    let stop = shutdown.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.wait().await })
+    let limits = {
+        let state = Arc::clone(&state);
+        move || http::server::Limits::from(&state.config().web)
+    };
+    let deadline = http::server::serve(listener, router, limits, shutdown).await;
+    if tokio::time::timeout_at(deadline, state.relay.stopped())
         .await
-        .map_err(Error::Serve)?;
-    // The listener is closed; let in-flight sends finish (bounded by channel timeouts).
-    state.relay.stopped().await;
+        .is_err()
+    {
+        tracing::warn!(
+            "web.shutdown_timeout reached with sends in flight; their rows stay pending for the next start"
+        );
+    }
     tracing::info!("lookout stopped");
     Ok(())
 }
@@ -236,4 +270,34 @@ fn reload_on_sighup(state: Arc<AppState>, shutdown: Shutdown) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_only_settings_keep_their_running_values_and_say_so() {
+        let running = Config::builtin();
+        let mut new = Config::builtin();
+        new.listen = "127.0.0.1:1".parse().unwrap();
+        new.state_dir = PathBuf::from("/elsewhere");
+        let notes = keep_start_only_settings(&running, &mut new, true);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("listen changed"), "{notes:?}");
+        assert!(notes[1].starts_with("state_dir changed"), "{notes:?}");
+        assert_eq!(
+            (new.listen, &new.state_dir),
+            (running.listen, &running.state_dir)
+        );
+
+        // An outbox not open yet is opened in the new directory: nothing to say.
+        let mut new = Config::builtin();
+        new.state_dir = PathBuf::from("/elsewhere");
+        assert!(keep_start_only_settings(&running, &mut new, false).is_empty());
+        assert_eq!(new.state_dir, PathBuf::from("/elsewhere"));
+
+        let mut same = Config::builtin();
+        assert!(keep_start_only_settings(&running, &mut same, true).is_empty());
+    }
 }

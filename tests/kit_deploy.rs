@@ -977,6 +977,24 @@ fn the_systemd_unit_is_hardened() {
     }
     assert!(!one("ProtectHome").is_empty());
     assert!(values("SystemCallFilter").contains(&"@system-service"));
+    // lookout serves at most half its open-file limit in connections: the limit must
+    // leave the default connection cap whole, and systemd must outwait the drain.
+    let web = lookout::config::Config::builtin().web;
+    let nofile: usize = one("LimitNOFILE")
+        .parse()
+        .unwrap_or_else(|_| panic!("LimitNOFILE= is one number: {}", one("LimitNOFILE")));
+    assert!(
+        nofile >= 2 * web.max_connections,
+        "LimitNOFILE={nofile} is below twice web.max_connections ({})",
+        web.max_connections
+    );
+    let stop = humantime::parse_duration(one("TimeoutStopSec"))
+        .unwrap_or_else(|error| panic!("TimeoutStopSec=: {error}"));
+    assert!(
+        stop > web.shutdown_timeout,
+        "TimeoutStopSec={stop:?} must exceed web.shutdown_timeout ({:?})",
+        web.shutdown_timeout
+    );
     let exec = one("ExecStart");
     assert!(
         exec.contains("--config /etc/lookout/lookout.yaml")

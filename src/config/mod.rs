@@ -262,6 +262,16 @@ pub struct WebConfig {
     pub auth: Option<InboundAuth>,
     pub metrics_auth: bool,
     pub max_body_bytes: usize,
+    /// From a request's first byte to the end of its head.
+    pub header_read_timeout: Duration,
+    /// From the end of a request's head to the end of its body.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight and no bytes moving is closed after this.
+    pub idle_timeout: Duration,
+    /// Open connections; at the cap the oldest idle one is closed for a new one.
+    pub max_connections: usize,
+    /// After SIGTERM: how long in-flight requests and sends may take before lookout exits.
+    pub shutdown_timeout: Duration,
 }
 
 /// Credentials an inbound request must present (Alertmanager's `http_config`).

@@ -32,6 +32,11 @@ pub struct RawWeb {
     pub auth: Option<RawAuth>,
     pub metrics_auth: Option<bool>,
     pub max_body_bytes: Option<String>,
+    pub header_read_timeout: Option<String>,
+    pub body_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<u32>,
+    pub shutdown_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -145,7 +145,50 @@ impl Validator<'_> {
                 raw.max_body_bytes.as_deref(),
                 1024 * 1024,
             ),
+            header_read_timeout: self.positive_duration(
+                "web.header_read_timeout",
+                raw.header_read_timeout.as_deref(),
+                Duration::from_secs(10),
+            ),
+            body_read_timeout: self.positive_duration(
+                "web.body_read_timeout",
+                raw.body_read_timeout.as_deref(),
+                Duration::from_secs(30),
+            ),
+            idle_timeout: self.positive_duration(
+                "web.idle_timeout",
+                raw.idle_timeout.as_deref(),
+                Duration::from_secs(90),
+            ),
+            max_connections: match raw.max_connections {
+                None => 512,
+                Some(0) => {
+                    self.error("web.max_connections", "must be at least 1");
+                    512
+                }
+                Some(cap) => cap as usize,
+            },
+            shutdown_timeout: self.positive_duration(
+                "web.shutdown_timeout",
+                raw.shutdown_timeout.as_deref(),
+                Duration::from_secs(20),
+            ),
         }
+    }
+
+    /// A duration of the web server, where zero would close every connection at once.
+    fn positive_duration(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Duration {
+        let duration = self.duration(path, value, default);
+        if duration.is_zero() {
+            self.error(path, "must be greater than zero");
+            return default;
+        }
+        duration
     }
 
     fn auth(&mut self, raw: &raw::RawAuth) -> Option<InboundAuth> {

@@ -15,6 +15,9 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     ReloadFailed(String),
+    /// The client was too slow; answered with `Connection: close`.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -35,6 +38,7 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::ReloadFailed(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Webhook { status, .. } => *status,
@@ -56,6 +60,12 @@ impl IntoResponse for Error {
             other => format!("{other}\n"),
         };
         let mut response = (status, body).into_response();
+        if matches!(self, Error::RequestTimeout(_)) {
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
         if matches!(self, Error::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

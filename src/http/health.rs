@@ -22,16 +22,23 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static 
     }
 }
 
-/// `POST /-/reload`: re-read the configuration file; a bad file keeps the old one.
+/// `POST /-/reload`: re-read the configuration file; a bad file keeps the old one. The
+/// answer lists the changes that need a restart, one per line.
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-) -> Result<&'static str, Error> {
+) -> Result<String, Error> {
     auth::check(state.config().web.auth.as_ref(), &headers)?;
     state
         .reload()
         .await
-        .map(|()| "configuration reloaded\n")
+        .map(|pending| {
+            let mut answer = "configuration reloaded\n".to_owned();
+            for change in pending {
+                answer.push_str(&format!("needs a restart: {change}\n"));
+            }
+            answer
+        })
         .map_err(|error| {
             Error::ReloadFailed(format!(
                 "configuration not reloaded; keeping the running one:\n{error}"

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod server;
 pub mod status;
 pub mod webhook;
 

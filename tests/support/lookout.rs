@@ -39,6 +39,12 @@ impl Lookout {
         Lookout::launch(config, &[], StateDir::At(state_dir.to_owned()), "/-/ready")
     }
 
+    /// Starts lookout with its open-file limit (soft and hard) set to `limit`, through a
+    /// shell's `ulimit -n` that then `exec`s lookout (so `pid()` is lookout's).
+    pub(crate) fn start_with_fd_limit(config: &str, limit: u32) -> Lookout {
+        Lookout::launch_limited(config, &[], StateDir::Own, "/-/ready", Some(limit))
+    }
+
     /// Starts lookout with the config's own `state_dir` and waits only for liveness
     /// (`/-/healthy`): for tests where the outbox cannot open yet.
     pub(crate) fn start_unready(config: &str) -> Lookout {
@@ -46,6 +52,16 @@ impl Lookout {
     }
 
     fn launch(config: &str, extra_args: &[&str], state: StateDir, ready_path: &str) -> Lookout {
+        Lookout::launch_limited(config, extra_args, state, ready_path, None)
+    }
+
+    fn launch_limited(
+        config: &str,
+        extra_args: &[&str],
+        state: StateDir,
+        ready_path: &str,
+        fd_limit: Option<u32>,
+    ) -> Lookout {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("lookout.yaml");
         std::fs::write(&config_path, config).expect("write config");
@@ -59,7 +75,17 @@ impl Lookout {
             StateDir::FromConfig => None,
         };
         let process = ChildGuard::start("lookout", dir.path(), ready_path, READY_TIMEOUT, |addr| {
-            let mut command = Command::new(binary());
+            let mut command = match fd_limit {
+                None => Command::new(binary()),
+                Some(limit) => {
+                    let mut shell = Command::new("sh");
+                    shell
+                        .arg("-c")
+                        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                        .arg(binary());
+                    shell
+                }
+            };
             command
                 .arg("--config")
                 .arg(&config_path)

@@ -304,3 +304,49 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn web_server_limits_have_defaults_and_reject_zero() {
+    let config = parse_str("test.yaml", "", &sources()).unwrap();
+    let web = &config.web;
+    assert_eq!(
+        (
+            web.header_read_timeout,
+            web.body_read_timeout,
+            web.idle_timeout,
+            web.max_connections,
+            web.shutdown_timeout,
+        ),
+        (
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+            Duration::from_secs(90),
+            512,
+            Duration::from_secs(20),
+        )
+    );
+    let set = parse_str(
+        "test.yaml",
+        "web: { header_read_timeout: 2s, body_read_timeout: 3s, idle_timeout: 4s, max_connections: 5, shutdown_timeout: 6s }\n",
+        &sources(),
+    )
+    .unwrap();
+    assert_eq!(set.web.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(set.web.body_read_timeout, Duration::from_secs(3));
+    assert_eq!(set.web.idle_timeout, Duration::from_secs(4));
+    assert_eq!(set.web.max_connections, 5);
+    assert_eq!(set.web.shutdown_timeout, Duration::from_secs(6));
+
+    let text = errors(
+        "web:\n  header_read_timeout: 0s\n  body_read_timeout: 0ms\n  idle_timeout: 0s\n  max_connections: 0\n  shutdown_timeout: 0s\n",
+    );
+    for expected in [
+        "test.yaml:2:3: web.header_read_timeout: must be greater than zero",
+        "test.yaml:3:3: web.body_read_timeout: must be greater than zero",
+        "test.yaml:4:3: web.idle_timeout: must be greater than zero",
+        "test.yaml:5:3: web.max_connections: must be at least 1",
+        "test.yaml:6:3: web.shutdown_timeout: must be greater than zero",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
