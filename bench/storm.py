@@ -63,7 +63,16 @@ class Robot(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def alert(i, run, size):
+def alert(i, run, size, compact=False):
+    if compact:  # ~230 bytes: 4,499 of them make a 1 MiB notification
+        return {
+            "status": "firing",
+            "labels": {"alertname": "TxFail", "severity": "critical", "shard": f"{run}-{i}"},
+            "annotations": {"summary": f"{i}"},
+            "startsAt": "2026-12-01T08:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": f"{i:08x}{run:08x}",
+        }
     return {
         "status": "firing",
         "labels": {
@@ -85,7 +94,7 @@ def alert(i, run, size):
     }
 
 
-def notification(run, n, alerts, size):
+def notification(run, n, alerts, size, compact=False):
     return {
         "version": "4",
         "groupKey": f'{{}}:{{alertname="Storm", n="{run}-{n}"}}',
@@ -96,7 +105,7 @@ def notification(run, n, alerts, size):
         "commonLabels": {"alertname": "TransactionFailureRate", "severity": "critical"},
         "commonAnnotations": {},
         "externalURL": "http://alertmanager:9093",
-        "alerts": [alert(n * 100_000 + i, run, size) for i in range(alerts)],
+        "alerts": [alert(n * 100_000 + i, run, size, compact) for i in range(alerts)],
     }
 
 
@@ -163,7 +172,7 @@ def run_shape(name, robot_port, work):
     with open(config, "w") as f:
         f.write(
             "host: { enabled: false }\n"
-            "web: { max_body_bytes: 4MiB }\n"
+            "web: { max_body_bytes: 2MiB }\n"
             f"channels:\n{channels}\n"
             f"receivers:\n  storm: {{ channels: [{', '.join(f'robot{r}' for r in range(robots))}] }}\n"
         )
@@ -189,7 +198,7 @@ def run_shape(name, robot_port, work):
         if name == "storm":
             bodies = [json.dumps(notification(run, n, 3, 40)).encode() for n in range(2000)]
         elif name == "big":
-            bodies = [json.dumps(notification(run, 0, 4499, 10)).encode()]
+            bodies = [json.dumps(notification(run, 0, 4499, 0, compact=True)).encode()]
         else:
             bodies = [json.dumps(notification(run, n, 500 + (1 if n < 70 else 0), 10)).encode()
                       for n in range(90)]

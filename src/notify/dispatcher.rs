@@ -365,7 +365,6 @@ impl Dispatcher {
                         channel,
                         &[&row],
                         &Outcome::Permanent(format!("unreadable payload: {error}")),
-                        None,
                     )
                     .await;
             }
@@ -383,12 +382,7 @@ impl Dispatcher {
             Ok(messages) => messages,
             Err(error) => {
                 return self
-                    .fail(
-                        channel,
-                        &[&row],
-                        &Outcome::Permanent(error.to_string()),
-                        None,
-                    )
+                    .fail(channel, &[&row], &Outcome::Permanent(error.to_string()))
                     .await;
             }
         };
@@ -411,7 +405,7 @@ impl Dispatcher {
                 // sent so far are recorded; the row is due again when the budget allows.
                 Sent::NoBudget => return,
                 Sent::Failed(outcome) => {
-                    return self.fail(channel, &[&row], &outcome, Some(&m.target)).await;
+                    return self.fail(channel, &[&row], &outcome).await;
                 }
             }
         }
@@ -477,7 +471,6 @@ impl Dispatcher {
                             channel,
                             &[&row],
                             &Outcome::Permanent(format!("unreadable payload: {error}")),
-                            None,
                         )
                         .await
                     }
@@ -580,8 +573,7 @@ impl Dispatcher {
                     return Step::WaitUntil(next);
                 }
                 Sent::Failed(outcome) => {
-                    self.fail_digest(channel, digest, &outcome, &m.target, slot)
-                        .await;
+                    self.fail_digest(channel, digest, &outcome, slot).await;
                     return Step::Again;
                 }
             }
@@ -634,10 +626,15 @@ impl Dispatcher {
         }
         let outcome = channels.send(m).await;
         self.metrics.outcome(&channel.name, outcome.kind());
-        if outcome.is_delivered() {
-            Sent::Delivered
-        } else {
-            Sent::Failed(outcome)
+        match outcome {
+            Outcome::Delivered => Sent::Delivered,
+            // Only this target is over its limit: the others go on.
+            Outcome::RateLimited { retry_after } => {
+                let until = self.pause_target(channel, &m.target, retry_after).await;
+                self.note_failure(channel, now_ms(), describe(&outcome));
+                Sent::Paused(until)
+            }
+            outcome => Sent::Failed(outcome),
         }
     }
 
@@ -695,27 +692,18 @@ impl Dispatcher {
         i64::try_from(backoff.delay_random(attempt).as_millis()).unwrap_or(i64::MAX / 4)
     }
 
-    /// Applies a failed outcome of a message to `target` to `rows`.
-    async fn fail(
-        &self,
-        channel: &Channel,
-        rows: &[&Delivery],
-        outcome: &Outcome,
-        target: Option<&str>,
-    ) {
+    /// Applies a failed outcome to `rows` (a rate-limit answer has paused its target
+    /// in `send`; the rows wait a second and find it paused).
+    async fn fail(&self, channel: &Channel, rows: &[&Delivery], outcome: &Outcome) {
         let now = now_ms();
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
         let reason = describe(outcome);
         let result = match outcome {
             Outcome::Delivered => return,
-            Outcome::RateLimited { retry_after } => {
-                let until = match target {
-                    Some(target) => self.pause_target(channel, target, *retry_after).await,
-                    None => now + 1_000,
-                };
+            Outcome::RateLimited { .. } => {
                 self.outbox
-                    .retry_later(ids, until, reason.clone(), false, false, now)
+                    .retry_later(ids, now + 1_000, reason.clone(), false, false, now)
                     .await
             }
             Outcome::Transient(_) => {
@@ -757,19 +745,17 @@ impl Dispatcher {
         channel: &Channel,
         mut digest: StoredDigest,
         outcome: &Outcome,
-        target: &str,
         slot: &mut Option<StoredDigest>,
     ) {
         let now = now_ms();
         let reason = describe(outcome);
         let (result, keep) = match outcome {
             Outcome::Delivered => return,
-            Outcome::RateLimited { retry_after } => {
-                let until = self.pause_target(channel, target, *retry_after).await;
-                digest.next_attempt_at_ms = until;
+            Outcome::RateLimited { .. } => {
+                digest.next_attempt_at_ms = now + 1_000;
                 let result = self
                     .outbox
-                    .digest_retry_later(digest.id, until, reason.clone(), false, now)
+                    .digest_retry_later(digest.id, now + 1_000, reason.clone(), false, now)
                     .await;
                 (result, true)
             }

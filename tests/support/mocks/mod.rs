@@ -243,6 +243,8 @@ pub(crate) enum Times {
     Count(usize),
     /// Every request until [`MockServer::reset_misbehave`].
     UntilReset,
+    /// The `skip` next requests are answered normally, then `count` misbehave.
+    After { skip: usize, count: usize },
 }
 
 impl From<usize> for Times {
@@ -273,11 +275,18 @@ impl Shared {
         let mut slot = lock(&self.misbehave);
         let (misbehave, times) = slot.as_mut()?;
         let current = misbehave.clone();
-        if let Times::Count(left) = times {
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                *slot = None;
+        match times {
+            Times::After { skip, .. } if *skip > 0 => {
+                *skip -= 1;
+                return None;
             }
+            Times::Count(left) | Times::After { count: left, .. } => {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    *slot = None;
+                }
+            }
+            Times::UntilReset => {}
         }
         Some(current)
     }
@@ -421,7 +430,7 @@ impl MockServer {
     pub(crate) fn misbehave(&self, misbehave: Misbehave, times: impl Into<Times>) {
         let times = times.into();
         *lock(&self.shared.misbehave) = match times {
-            Times::Count(0) => None,
+            Times::Count(0) | Times::After { count: 0, .. } => None,
             _ => Some((misbehave, times)),
         };
     }
