@@ -5,9 +5,12 @@
 //! - `notifications`: one row per accepted webhook notification — the receiver, the raw
 //!   payload as received, a dedupe key, and when it arrived.
 //! - `deliveries`: one row per (notification, channel) — `pending`, `delivered` or `dead`,
-//!   attempts, the next attempt time, the last error, and which parts were already sent.
+//!   attempts, the next attempt time, the last error, which parts were already sent, its
+//!   incident (receiver + group key, hashed) and the open digest it belongs to, if any.
+//! - `digests`: a digest being delivered — its rendered messages and the parts sent so
+//!   far; its rows point at it through `deliveries.digest_id`.
 //! - `sends`: one row per message sent to a target, kept for an hour, so rate budgets
-//!   survive a restart.
+//!   survive a restart; `pauses`: targets paused after a rate-limit answer, until when.
 //!
 //! # Invariants
 //! - **Invariant:** the webhook answers 2xx only after the notification and all its
@@ -18,14 +21,19 @@
 //!   Rate limits and transient errors keep it pending.
 //! - **Invariant:** the same notification (receiver, group key, status, alert fingerprints
 //!   with start times) accepted again within the dedupe window creates no new rows.
-//! - Parts already sent are recorded as they go, so a retry or a restart does not resend
-//!   them.
+//! - **Invariant:** a delivery is not due while an earlier delivery of its incident on
+//!   the same channel is pending, unless both go out in the same digest: a resolved
+//!   message never overtakes its firing one.
+//! - Parts already sent are recorded as they go — of a row or of a digest — so a retry
+//!   or a restart does not resend them. A digest is stored before its first part goes out
+//!   and its rows stay pending until its last part is delivered.
 //! - Retention: delivered rows are kept 7 days and dead letters 30 days (for the status
 //!   page and the dedupe window), then pruned with their notifications.
 //!
 //! # Recovery
 //! Nothing to do: on start every `pending` row whose `next_attempt_at` has passed is due
-//! again. A crash between a send and its `delivered` mark resends that message once
+//! again, an open digest resumes at its next unsent part, and pauses still in force are
+//! restored. A crash between a send and its `delivered` mark resends that message once
 //! (at-least-once; duplicates are bounded by the sends in flight at the crash). SQLite's
 //! WAL recovery restores the last committed state. Schema versions are tracked in
 //! `PRAGMA user_version` and migrated forward in [`store::migrate`].
