@@ -376,3 +376,94 @@ fn a_channel_template_file_is_loaded_and_a_broken_one_is_named() {
         "{error}"
     );
 }
+
+#[test]
+fn packing_stops_taking_blocks_once_the_parts_are_full() {
+    let fixed = super::Fixed {
+        title: "t",
+        header: "h\n",
+        footer: "…另有 99999 条告警\n",
+        suffix: "",
+    };
+    let taken = std::cell::Cell::new(0);
+    let mut blocks = (0..100_000).map(|i| {
+        taken.set(taken.get() + 1);
+        Ok(format!("- alert {i:06} {}\n", "x".repeat(80)))
+    });
+    let limit = Limit {
+        bytes: 1_000,
+        max_parts: 2,
+    };
+    let measure = |_: &str, text: &str| text.len();
+    let plan = super::pack(&fixed, &mut blocks, 100_000, limit, &measure).unwrap();
+    assert_eq!(plan.parts.len(), 2);
+    let packed: usize = plan.parts.iter().map(Vec::len).sum();
+    assert_eq!(
+        packed + plan.omitted,
+        100_000,
+        "every alert shown or counted"
+    );
+    assert!(
+        taken.get() <= packed + 1,
+        "{} blocks rendered for {packed} shown: the rest must be counted, not rendered",
+        taken.get()
+    );
+}
+
+#[test]
+fn a_view_keeps_a_bounded_number_of_alerts_and_counts_all() {
+    let n = storm(view::MAX_VIEW_ALERTS + 500, "s");
+    let v = view_of(&n);
+    assert_eq!(v.alerts.len(), view::MAX_VIEW_ALERTS);
+    assert_eq!(v.alert_count, view::MAX_VIEW_ALERTS + 500);
+    assert_eq!(v.firing_count, view::MAX_VIEW_ALERTS + 500);
+    assert_eq!(v.severity_counts["critical"], view::MAX_VIEW_ALERTS + 500);
+    let messages = message::prepare(&dingtalk(), &Templates::builtin(), &v).unwrap();
+    let shown: usize = messages.iter().map(|m| m.alerts).sum();
+    let omitted: usize = messages.iter().map(|m| m.omitted).sum();
+    assert_eq!(shown + omitted, view::MAX_VIEW_ALERTS + 500);
+}
+
+#[test]
+fn a_digest_of_a_huge_backlog_is_bounded_and_counts_every_alert() {
+    let mut digest = view::Digest::new(chrono_tz::Asia::Shanghai);
+    for i in 0..90 {
+        let mut alerts: Vec<Alert> = (0..500)
+            .map(|j| alert(&format!("A{}", j % 3), Status::Firing, "s"))
+            .collect();
+        if i % 2 == 0 {
+            alerts.push(alert("Gone", Status::Resolved, "r"));
+        }
+        digest.add(&notification(Status::Firing, alerts), t0());
+    }
+    let v = digest.finish();
+    assert_eq!(v.notifications, 90);
+    assert_eq!(v.alert_count, 90 * 500 + 45);
+    assert_eq!((v.firing_count, v.resolved_count), (45_000, 45));
+    assert_eq!(v.alerts.len(), view::MAX_VIEW_ALERTS, "bounded");
+    assert!(v.alerts.iter().all(|a| a.firing), "firing alerts first");
+    assert_eq!(v.alertname, "A0 等 4 种告警");
+    assert_eq!(v.severity, "critical");
+    let options = message::Options {
+        template: Some("digest"),
+        max_parts: MAX_PARTS,
+        shrink: false,
+    };
+    let messages = message::prepare_with(&dingtalk(), &Templates::builtin(), &v, &options).unwrap();
+    assert_eq!(messages.len(), MAX_PARTS);
+    let shown: usize = messages.iter().map(|m| m.alerts).sum();
+    let omitted: usize = messages.iter().map(|m| m.omitted).sum();
+    assert_eq!(
+        shown + omitted,
+        v.alert_count,
+        "every alert shown or counted"
+    );
+    let Body::Json { json } = &messages[0].body else {
+        panic!()
+    };
+    let text = json["markdown"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("共 45045 条告警"),
+        "the header counts them all: {text}"
+    );
+}
