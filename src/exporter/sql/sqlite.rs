@@ -70,7 +70,12 @@ impl Sqlite {
             .await
             .map_err(|_| Error::Busy(timeout))?
             .map_err(|_| Error::Connect("pool closed".to_owned()))?;
-        let conn = self.connect()?;
+        // Opening and preparing a connection may wait for a lock (busy_timeout): not on
+        // the runtime's thread.
+        let this = std::sync::Arc::clone(self);
+        let conn = tokio::task::spawn_blocking(move || this.connect())
+            .await
+            .map_err(|join| Error::Query(format!("connection task failed: {join}")))??;
         let interrupt = conn.get_interrupt_handle();
         let this = std::sync::Arc::clone(self);
         let sql = sql.to_owned();
