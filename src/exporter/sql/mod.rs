@@ -197,7 +197,7 @@ fn health_families(running: &Running) -> Vec<Family> {
     );
     let mut dropped = Family::counter(
         "lookout_series_dropped",
-        "Series dropped: beyond max_series (cardinality) or repeating a label set (duplicate)",
+        "Series dropped: beyond max_series, where reading stops (cardinality), or repeating a label set (duplicate)",
     );
     for state in &running.queries {
         let name = state.query.name.as_str();
