@@ -110,12 +110,19 @@ impl Mysql {
     }
 
     /// Puts the session back into the state lookout relies on, whatever an earlier
-    /// statement on this pooled connection did to it: one round trip of fixed text.
+    /// statement on this pooled connection did to it: one round trip of fixed text, two
+    /// statements (the `ROLLBACK` ends a transaction a query may have opened, which a
+    /// session setting alone would leave read-write until it ends).
     async fn reset_session(&self, conn: &mut Conn, timeout: Duration) -> Result<(), Error> {
-        const RESET: &str = "ROLLBACK; SET SESSION TRANSACTION READ ONLY; \
-                             SET SESSION autocommit = 1, time_zone = '+00:00'";
-        let mariadb = format!("{RESET}, max_statement_time = {}", timeout.as_secs_f64());
-        let mysql = format!("{RESET}, MAX_EXECUTION_TIME = {}", timeout.as_millis());
+        const RESET: &str = "ROLLBACK; SET SESSION autocommit = 1, time_zone = '+00:00'";
+        let mariadb = format!(
+            "{RESET}, tx_read_only = 1, max_statement_time = {}",
+            timeout.as_secs_f64()
+        );
+        let mysql = format!(
+            "{RESET}, transaction_read_only = 1, MAX_EXECUTION_TIME = {}",
+            timeout.as_millis()
+        );
         match self.flavor.load(Ordering::Relaxed) {
             FLAVOR_MARIADB => conn.query_drop(mariadb).await.map_err(query_error),
             FLAVOR_MYSQL => conn.query_drop(mysql).await.map_err(query_error),
