@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use lookout::config::{Config, Sources, parse_str};
 use lookout::exporter::family::Family;
 use lookout::exporter::sql::Error;
+use lookout::exporter::sql::database::DatabaseHandle;
 use support::db::{MariaDb, PASSWORD, run};
 
 fn config(db: &MariaDb, queries: &str) -> Config {
@@ -112,7 +113,8 @@ fn duplicates_and_the_series_cap_are_counted_not_fatal() {
     );
     assert_eq!(dup.families[0].samples.len(), 4);
     let cap = run(&c, 1).unwrap();
-    assert_eq!((cap.series, cap.dropped), (2, 2));
+    // Reading stops at the first row beyond the cap.
+    assert_eq!((cap.series, cap.dropped, cap.rows_read), (2, 1, 4));
 }
 
 #[test]
@@ -193,5 +195,169 @@ fn a_pooled_connection_stays_read_only_across_runs() {
     assert_eq!(
         db.column("SELECT COUNT(*) FROM w"),
         vec![Some("0".to_owned())]
+    );
+}
+
+/// A handle on the test database with a pool of `max` connections.
+fn handle(db: &MariaDb, max: u32) -> (tokio::runtime::Runtime, DatabaseHandle) {
+    let yaml = format!(
+        "databases:\n  shop: {{ url: '{}', password: '{PASSWORD}', max_connections: {max}, connect_timeout: 2s }}\nqueries: []\n",
+        db.url()
+    );
+    let c = parse_str("test.yaml", &yaml, &Sources::system()).unwrap_or_else(|e| panic!("{e}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime.block_on(async { DatabaseHandle::new("shop", &c.databases["shop"]) });
+    (runtime, handle)
+}
+
+#[test]
+fn non_text_label_columns_carry_their_text() {
+    let Some(db) = MariaDb::create() else { return };
+    db.exec(
+        "CREATE TABLE l (e ENUM('paid', '已付'), s SET('a', 'b', 'c'), day DATE, at DATETIME,
+            dec_v DECIMAL(10,2), b BOOL, t TIME, y YEAR, u BIGINT UNSIGNED, bin VARBINARY(8), n INT)",
+    );
+    db.exec(
+        "INSERT INTO l VALUES ('已付', 'a,c', '2024-01-31', '2023-11-14 22:13:20', 12.50, TRUE,
+            '08:30:05', 2024, 18446744073709551615, 'raw', 1)",
+    );
+    let columns = [
+        ("e", "已付"),
+        ("s", "a,c"),
+        ("day", "2024-01-31"),
+        ("at", "2023-11-14 22:13:20"),
+        ("dec_v", "12.50"),
+        ("b", "1"),
+        ("y", "2024"),
+        ("u", "18446744073709551615"),
+        ("bin", "raw"),
+    ];
+    let metrics: String = columns
+        .iter()
+        .map(|(name, _)| format!("      - {{ name: l_{name}, labels: [{name}], value: n }}\n"))
+        .collect();
+    let c = config(
+        &db,
+        &format!(
+            "  - name: labels\n    database: shop\n    sql: SELECT * FROM l\n    metrics:\n{metrics}"
+        ),
+    );
+    let out = run(&c, 0).unwrap();
+    let mut wrong = Vec::new();
+    for (name, want) in columns {
+        let family = out
+            .families
+            .iter()
+            .find(|f| f.name == format!("l_{name}"))
+            .unwrap();
+        let got = family.samples[0].labels[0].1.as_str();
+        if got != want {
+            wrong.push(format!("{name}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "label values:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_query_cannot_switch_read_only_off() {
+    let Some(db) = MariaDb::create() else { return };
+    db.exec("CREATE TABLE w (n INT)");
+    let c = config(
+        &db,
+        "  - { name: attack, database: shop, sql: 'SET SESSION TRANSACTION READ WRITE; INSERT INTO w VALUES (1)', metrics: [{ name: w_v, value: n }] }\n",
+    );
+    let error = run(&c, 0).unwrap_err();
+    assert!(matches!(error, Error::Query(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("one statement"),
+        "the error says why: {error}"
+    );
+    assert_eq!(
+        db.column("SELECT COUNT(*) FROM w"),
+        vec![Some("0".to_owned())]
+    );
+}
+
+#[test]
+fn a_query_cannot_make_later_runs_writable() {
+    let Some(db) = MariaDb::create() else { return };
+    db.exec("CREATE TABLE w (n INT)");
+    let (runtime, handle) = handle(&db, 1);
+    let t = Duration::from_secs(5);
+    let inserts = runtime.block_on(async {
+        // One connection: every run below shares the session the previous one left.
+        let mut inserts = Vec::new();
+        for attack in [
+            "SET SESSION TRANSACTION READ WRITE",
+            "SET SESSION tx_read_only = 0",
+            "START TRANSACTION READ WRITE",
+            "SET autocommit = 0",
+        ] {
+            let _ = handle.query(attack, t).await;
+            inserts.push(handle.query("INSERT INTO w VALUES (1)", t).await);
+            let _ = handle.query("COMMIT", t).await;
+        }
+        handle.close().await;
+        inserts
+    });
+    for insert in inserts {
+        assert!(insert.is_err(), "{insert:?}");
+    }
+    assert_eq!(
+        db.column("SELECT COUNT(*) FROM w"),
+        vec![Some("0".to_owned())]
+    );
+}
+
+#[test]
+fn waiting_for_a_busy_pool_is_not_an_outage() {
+    let Some(db) = MariaDb::create() else { return };
+    let (runtime, handle) = handle(&db, 1);
+    let (slow, fast, up_meanwhile, errors_meanwhile) = runtime.block_on(async {
+        let first = handle.query("SELECT 1 AS n", Duration::from_secs(5)).await;
+        assert!(first.is_ok() && handle.is_up(), "{first:?}");
+        let slow = handle.query("SELECT SLEEP(3) AS s", Duration::from_secs(10));
+        let fast = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let result = handle.query("SELECT 1 AS n", Duration::from_secs(1)).await;
+            (result, handle.is_up(), handle.connection_errors())
+        };
+        let (slow, (fast, up, errors)) = tokio::join!(slow, fast);
+        (slow, fast, up, errors)
+    });
+    assert!(slow.is_ok(), "{slow:?}");
+    let error = fast.unwrap_err();
+    assert!(
+        error.to_string().contains("no free connection within 1s"),
+        "{error}"
+    );
+    assert!(up_meanwhile, "the database answered; it is up");
+    assert_eq!(errors_meanwhile, 0, "no connection attempt failed");
+    // No reconnect backoff: the next run goes straight to the database.
+    let next = runtime.block_on(handle.query("SELECT 1 AS n", Duration::from_secs(5)));
+    assert!(next.is_ok(), "{next:?}");
+    assert_eq!(handle.connection_errors(), 0);
+    runtime.block_on(handle.close());
+}
+
+#[test]
+fn reading_stops_at_max_series() {
+    let Some(db) = MariaDb::create() else { return };
+    let c = config(
+        &db,
+        "  - { name: big, database: shop, max_series: 10, sql: 'SELECT seq AS id, seq AS n FROM seq_1_to_200000', metrics: [{ name: big_n, labels: [id], value: n }] }
+  - { name: after, database: shop, sql: 'SELECT 1 AS n', metrics: [{ name: after_n, value: n }] }
+",
+    );
+    let out = run(&c, 0).unwrap();
+    assert_eq!(out.series, 10);
+    assert!(out.dropped >= 1, "the cap was hit: {}", out.dropped);
+    assert!(
+        out.rows_read <= 11,
+        "{} rows read for 10 series",
+        out.rows_read
     );
 }

@@ -8,11 +8,19 @@ mod support;
 use std::time::{Duration, Instant};
 
 use lookout::config::{Config, Sources, parse_str};
+use lookout::exporter::sql::database::DatabaseHandle;
 use support::db::{PASSWORD, Postgres, run};
+use support::exposition::{Exposition, labels};
+use support::{Lookout, http_get, poll_until};
 
 fn config(db: &Postgres, queries: &str) -> Config {
+    config_with(db, "max_connections: 2", queries)
+}
+
+/// `pool` is more of the database's settings, e.g. `max_connections: 1`.
+fn config_with(db: &Postgres, pool: &str, queries: &str) -> Config {
     let yaml = format!(
-        "databases:\n  shop: {{ url: '{}', password: '{PASSWORD}' }}\nqueries:\n{queries}",
+        "databases:\n  shop: {{ url: '{}', password: '{PASSWORD}', {pool} }}\nqueries:\n{queries}\n",
         db.url()
     );
     parse_str("test.yaml", &yaml, &Sources::system()).unwrap_or_else(|e| panic!("{e}"))
@@ -80,7 +88,8 @@ fn duplicates_and_the_series_cap_are_counted_not_fatal() {
     assert_eq!(dup.duplicates, 1);
     assert_eq!(dup.families[0].samples[0].value, 1.0, "first kept");
     let cap = run(&c, 1).unwrap();
-    assert_eq!((cap.series, cap.dropped), (1, 2));
+    // Reading stops at the first row beyond the cap.
+    assert_eq!((cap.series, cap.dropped, cap.rows_read), (1, 1, 2));
 }
 
 #[test]
@@ -119,5 +128,254 @@ fn writes_fail_and_change_nothing() {
     assert_eq!(
         db.column("SELECT COUNT(*) FROM w"),
         vec![Some("0".to_owned())]
+    );
+}
+
+#[test]
+fn zero_rows_are_a_success_with_no_series() {
+    let Some(db) = Postgres::create() else { return };
+    db.exec("CREATE TABLE orders (status text, n int)");
+    let c = config(
+        &db,
+        "  - { name: empty, database: shop, sql: 'SELECT status, n FROM orders', metrics: [{ name: orders_n, labels: [status], value: n }] }\n",
+    );
+    let out = run(&c, 0).unwrap_or_else(|e| panic!("an empty result is not a failure: {e}"));
+    assert_eq!(out.series, 0);
+    assert_eq!(out.families.len(), 1);
+    assert!(out.families[0].samples.is_empty());
+}
+
+#[test]
+fn zero_rows_are_a_success_end_to_end() {
+    let Some(db) = Postgres::create() else { return };
+    db.exec("CREATE TABLE orders (status text, n int)");
+    let yaml = format!(
+        "host: {{ enabled: false }}
+databases:
+  shop: {{ url: '{}', password: '{PASSWORD}' }}
+queries:
+  - {{ name: empty, database: shop, interval: 1s, sql: 'SELECT status, n FROM orders', metrics: [{{ name: orders_n, labels: [status], value: n }}] }}
+",
+        db.url()
+    );
+    let lookout = Lookout::start(&yaml);
+    let query = labels(&[("query", "empty")]);
+    poll_until(
+        Duration::from_secs(15),
+        "two runs of the empty query",
+        || {
+            let body = http_get(&lookout.url("/metrics"), &[])
+                .expect("scrape")
+                .text();
+            let m = Exposition::parse(&body).expect("valid exposition");
+            match (
+                m.value("lookout_query_runs_total", &query),
+                m.value("lookout_query_success", &query),
+                m.value("lookout_query_errors_total", &query),
+            ) {
+                (Some(runs), Some(1.0), Some(0.0)) if runs >= 2.0 => Ok(()),
+                other => Err(format!("{other:?}\n{}", lookout.logs())),
+            }
+        },
+    );
+}
+
+#[test]
+fn non_text_label_columns_carry_their_text() {
+    let Some(db) = Postgres::create() else { return };
+    db.exec(
+        "CREATE TYPE mood AS ENUM ('happy', '开心');
+         CREATE DOMAIN code AS text;
+         CREATE DOMAIN qty AS int;
+         CREATE EXTENSION IF NOT EXISTS citext;",
+    );
+    let columns = [
+        ("e", "'happy'::mood", "happy"),
+        ("e2", "'开心'::mood", "开心"),
+        (
+            "u",
+            "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        ),
+        ("ip", "'192.168.1.5/24'::inet", "192.168.1.5/24"),
+        ("ip2", "'10.1.2.3'::inet", "10.1.2.3"),
+        ("ip6", "'2001:db8::1'::inet", "2001:db8::1"),
+        ("net", "'10.0.0.0/8'::cidr", "10.0.0.0/8"),
+        ("mac", "'08:00:2b:01:02:03'::macaddr", "08:00:2b:01:02:03"),
+        ("day", "DATE '2024-01-31'", "2024-01-31"),
+        (
+            "at",
+            "TIMESTAMP '2023-11-14 22:13:20'",
+            "2023-11-14 22:13:20",
+        ),
+        (
+            "tz",
+            "TIMESTAMPTZ '2023-11-15 06:13:20+08'",
+            "2023-11-14 22:13:20",
+        ),
+        ("t", "TIME '08:30:05'", "08:30:05"),
+        ("dec", "12.50::numeric(10,2)", "12.50"),
+        ("neg", "-0.0042::numeric", "-0.0042"),
+        (
+            "huge",
+            "123456789012345678901234567890123::numeric",
+            "123456789012345678901234567890123",
+        ),
+        ("nan", "'NaN'::numeric", "NaN"),
+        ("b", "true", "true"),
+        ("ci", "'Mixed'::citext", "Mixed"),
+        ("dom", "'X'::code", "X"),
+        ("ch", "'ab'::char(4)", "ab  "),
+        ("nm", "'pg_class'::name", "pg_class"),
+        ("jb", "'{\"a\":1}'::jsonb", "{\"a\": 1}"),
+        ("js", "'{\"a\":1}'::json", "{\"a\":1}"),
+        ("q", "5::qty", "5"),
+    ];
+    let select = columns
+        .iter()
+        .map(|(name, expr, _)| format!("{expr} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let metrics: String = columns
+        .iter()
+        .map(|(name, _, _)| format!("      - {{ name: l_{name}, labels: [{name}], value: n }}\n"))
+        .collect();
+    let c = config(
+        &db,
+        &format!(
+            "  - name: labels
+    database: shop
+    sql: \"SELECT {}, 1 AS n, 123456789012345678901234567890123::numeric AS big_v, 5::qty AS q_v\"
+    metrics:
+{metrics}      - {{ name: v_big, value: big_v }}
+      - {{ name: v_q, value: q_v }}
+",
+            select.replace('"', "\\\"")
+        ),
+    );
+    let out = run(&c, 0).unwrap();
+    let mut wrong = Vec::new();
+    for (name, expr, want) in columns {
+        let family = out
+            .families
+            .iter()
+            .find(|f| f.name == format!("l_{name}"))
+            .unwrap();
+        let got = family.samples[0].labels[0].1.as_str();
+        if got != want {
+            wrong.push(format!("{expr}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "label values:\n{}", wrong.join("\n"));
+    let value = |name: &str| {
+        let family = out.families.iter().find(|f| f.name == name).unwrap();
+        family.samples.first().map(|s| s.value)
+    };
+    assert_eq!(
+        value("v_big"),
+        Some(1.2345678901234568e32),
+        "NUMERIC beyond 28 digits"
+    );
+    assert_eq!(value("v_q"), Some(5.0), "a domain over int is a number");
+}
+
+/// A handle on the test database with a pool of `max` connections.
+fn handle(db: &Postgres, max: u32) -> (tokio::runtime::Runtime, DatabaseHandle) {
+    let c = config_with(
+        db,
+        &format!("max_connections: {max}, connect_timeout: 2s"),
+        "  []",
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime.block_on(async { DatabaseHandle::new("shop", &c.databases["shop"]) });
+    (runtime, handle)
+}
+
+#[test]
+fn a_query_cannot_make_later_runs_writable() {
+    let Some(db) = Postgres::create() else { return };
+    db.exec("CREATE TABLE w (n int)");
+    let (runtime, handle) = handle(&db, 1);
+    let t = Duration::from_secs(5);
+    let (multi, insert) = runtime.block_on(async {
+        // One connection: every run below shares the session the previous one left.
+        let multi = handle
+            .query(
+                "SET SESSION default_transaction_read_only = off; INSERT INTO w VALUES (1)",
+                t,
+            )
+            .await;
+        for attack in [
+            "SET SESSION default_transaction_read_only = off",
+            "SELECT set_config('default_transaction_read_only', 'off', false) AS s",
+            "BEGIN READ WRITE",
+        ] {
+            let _ = handle.query(attack, t).await;
+        }
+        let insert = handle
+            .query("INSERT INTO w VALUES (2) RETURNING n", t)
+            .await;
+        let _ = handle.query("COMMIT", t).await;
+        handle.close().await;
+        (multi, insert)
+    });
+    let multi = multi.unwrap_err().to_string();
+    assert!(multi.contains("multiple commands"), "{multi}");
+    let insert = insert.unwrap_err().to_string();
+    assert!(insert.contains("read-only transaction"), "{insert}");
+    assert_eq!(
+        db.column("SELECT COUNT(*) FROM w"),
+        vec![Some("0".to_owned())]
+    );
+}
+
+#[test]
+fn waiting_for_a_busy_pool_is_not_an_outage() {
+    let Some(db) = Postgres::create() else { return };
+    let (runtime, handle) = handle(&db, 1);
+    let (slow, fast, up_meanwhile, errors_meanwhile) = runtime.block_on(async {
+        let first = handle.query("SELECT 1 AS n", Duration::from_secs(5)).await;
+        assert!(first.is_ok() && handle.is_up(), "{first:?}");
+        let slow = handle.query("SELECT pg_sleep(3) IS NULL AS s", Duration::from_secs(10));
+        let fast = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let result = handle.query("SELECT 1 AS n", Duration::from_secs(1)).await;
+            (result, handle.is_up(), handle.connection_errors())
+        };
+        let (slow, (fast, up, errors)) = tokio::join!(slow, fast);
+        (slow, fast, up, errors)
+    });
+    assert!(slow.is_ok(), "{slow:?}");
+    let error = fast.unwrap_err();
+    assert!(
+        error.to_string().contains("no free connection within 1s"),
+        "{error}"
+    );
+    assert!(up_meanwhile, "the database answered; it is up");
+    assert_eq!(errors_meanwhile, 0, "no connection attempt failed");
+    // No reconnect backoff: the next run goes straight to the database.
+    let next = runtime.block_on(handle.query("SELECT 1 AS n", Duration::from_secs(5)));
+    assert!(next.is_ok(), "{next:?}");
+    assert_eq!(handle.connection_errors(), 0);
+    runtime.block_on(handle.close());
+}
+
+#[test]
+fn reading_stops_at_max_series() {
+    let Some(db) = Postgres::create() else { return };
+    let c = config(
+        &db,
+        "  - { name: big, database: shop, max_series: 10, sql: 'SELECT g AS id, g AS n FROM generate_series(1, 200000) AS g', metrics: [{ name: big_n, labels: [id], value: n }] }\n",
+    );
+    let out = run(&c, 0).unwrap();
+    assert_eq!(out.series, 10);
+    assert!(out.dropped >= 1, "the cap was hit: {}", out.dropped);
+    assert!(
+        out.rows_read <= 11,
+        "{} rows read for 10 series",
+        out.rows_read
     );
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use lookout::config::Config;
 use lookout::exporter::sql::Error;
 use lookout::exporter::sql::database::DatabaseHandle;
-use lookout::exporter::sql::rows::{self, Conversion};
+use lookout::exporter::sql::rows::Conversion;
 use mysql_async::prelude::Queryable as _;
 
 /// The test user `.ci/run` creates on both servers.
@@ -200,8 +200,8 @@ impl Drop for Postgres {
     }
 }
 
-/// Runs query number `index` of `config` once through lookout's own database layer and
-/// converts its rows, as the scheduler would.
+/// Runs query number `index` of `config` once through lookout's own database layer,
+/// streaming and converting its rows as the scheduler does.
 pub(crate) fn run(config: &Config, index: usize) -> Result<Conversion, Error> {
     let query = &config.queries[index];
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -210,8 +210,8 @@ pub(crate) fn run(config: &Config, index: usize) -> Result<Conversion, Error> {
         .expect("runtime");
     runtime.block_on(async {
         let handle = DatabaseHandle::new(&query.database, &config.databases[&query.database]);
-        let result = handle.query(&query.sql, query.timeout).await;
+        let result = handle.run(query).await;
         handle.close().await;
-        Ok(rows::convert(query, &result?).expect("configured columns are in the result"))
+        result
     })
 }

@@ -1,7 +1,8 @@
 //! One configured database: its backend (a small pool) and its health. A database that
 //! cannot be reached is retried with capped exponential backoff: while it is backing off,
 //! queries fail at once without touching the network, so an outage never becomes a
-//! reconnect storm.
+//! reconnect storm. Waiting in vain for a free pooled connection ([`Error::Busy`]) is no
+//! outage: it changes neither the health nor the backoff.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,10 +10,10 @@ use std::time::{Duration, Instant};
 use super::Error;
 use super::mysql::Mysql;
 use super::postgres::Postgres;
-use super::rows::ResultSet;
+use super::rows::{Conversion, Converter, ResultSet, Sink};
 use super::sqlite::Sqlite;
 use crate::backoff::Backoff;
-use crate::config::{Database, DatabaseKind};
+use crate::config::{Database, DatabaseKind, Query};
 
 /// The closed set of backends.
 #[derive(Debug)]
@@ -31,11 +32,16 @@ impl Backend {
         })
     }
 
-    async fn query(&self, sql: &str, timeout: Duration) -> Result<ResultSet, Error> {
+    async fn query<S: Sink + 'static>(
+        &self,
+        sql: &str,
+        timeout: Duration,
+        sink: S,
+    ) -> Result<S, Error> {
         match self {
-            Backend::Mysql(b) => b.query(sql, timeout).await,
-            Backend::Postgres(b) => b.query(sql, timeout).await,
-            Backend::Sqlite(b) => b.query(sql, timeout).await,
+            Backend::Mysql(b) => b.query(sql, timeout, sink).await,
+            Backend::Postgres(b) => b.query(sql, timeout, sink).await,
+            Backend::Sqlite(b) => b.query(sql, timeout, sink).await,
         }
     }
 }
@@ -77,15 +83,39 @@ impl DatabaseHandle {
         }
     }
 
-    /// Runs `sql`, unless the database is backing off after connection failures.
+    /// Runs `query` and converts its rows as they stream in, reading no further than
+    /// its `max_series` needs.
+    pub async fn run(&self, query: &Query) -> Result<Conversion, Error> {
+        let converter = self
+            .stream(&query.sql, query.timeout, Converter::new(query))
+            .await?;
+        converter
+            .finish()
+            .map_err(|error| Error::Query(error.to_string()))
+    }
+
+    /// Runs `sql` and returns every row (`lookout query`, tests).
     pub async fn query(&self, sql: &str, timeout: Duration) -> Result<ResultSet, Error> {
+        self.stream(sql, timeout, ResultSet::default()).await
+    }
+
+    /// Streams the rows of `sql` into `sink`, unless the database is backing off after
+    /// connection failures.
+    async fn stream<S: Sink + 'static>(
+        &self,
+        sql: &str,
+        timeout: Duration,
+        sink: S,
+    ) -> Result<S, Error> {
         let backend = self.backend.as_ref().map_err(Clone::clone)?;
         if let Some(wait) = self.backing_off() {
             return Err(Error::BackingOff(wait));
         }
-        let result = backend.query(sql, timeout).await;
+        let result = backend.query(sql, timeout, sink).await;
         if let Ok(mut health) = self.health.lock() {
             match &result {
+                // The database answered nothing about itself: leave its health alone.
+                Err(Error::Busy(_)) => {}
                 Err(Error::Connect(_)) => {
                     health.up = false;
                     health.failures = health.failures.saturating_add(1);

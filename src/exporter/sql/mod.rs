@@ -40,6 +40,12 @@ pub enum Error {
     Query(String),
     #[error("query timed out after {0:?}")]
     Timeout(Duration),
+    /// Every pooled connection stayed busy with other queries: the database is fine, the
+    /// pool is too small for the queries' overlap (raise `max_connections`).
+    #[error(
+        "no free connection within {0:?}: all max_connections are in use by other queries of this database"
+    )]
+    Busy(Duration),
 }
 
 #[derive(Debug, Default)]
@@ -116,15 +122,9 @@ impl SqlExporter {
             .get(&query.database)
             .ok_or_else(|| Error::Config(format!("no database named `{}`", query.database)))?;
         let handle = DatabaseHandle::new(&query.database, db);
-        let state = QueryState::new(query.clone());
-        let result = handle.query(&query.sql, query.timeout).await;
-        let families = result.and_then(|set| {
-            rows::convert(&state.query, &set)
-                .map(|c| c.families)
-                .map_err(|e| Error::Query(e.to_string()))
-        });
+        let result = handle.run(query).await;
         handle.close().await;
-        families
+        result.map(|c| c.families)
     }
 
     /// Each query's latest health, for the status page.
@@ -197,7 +197,7 @@ fn health_families(running: &Running) -> Vec<Family> {
     );
     let mut dropped = Family::counter(
         "lookout_series_dropped",
-        "Series dropped: beyond max_series (cardinality) or repeating a label set (duplicate)",
+        "Series dropped: beyond max_series, where reading stops (cardinality), or repeating a label set (duplicate)",
     );
     for state in &running.queries {
         let name = state.query.name.as_str();

@@ -1,16 +1,29 @@
 //! MySQL and MariaDB through `mysql_async`: a small pool, read-only sessions in UTC, and a
 //! server-side statement timeout (`max_statement_time` on MariaDB, `MAX_EXECUTION_TIME`
 //! on MySQL) behind the client-side one, with `KILL QUERY` if the client gives up first.
+//!
+//! The configured SQL runs as a prepared statement: the server prepares exactly one
+//! statement, so `SET SESSION TRANSACTION READ WRITE; INSERT …` is a syntax error
+//! instead of a write (`mysql_async` always asks for `CLIENT_MULTI_STATEMENTS`, so the
+//! text protocol would run both). Before every run the session is reset — open
+//! transaction rolled back, read-only, autocommit, UTC, statement timeout — so nothing a
+//! previous statement set on a pooled connection carries over. Rows are read one at a
+//! time; once the sink has enough, the rest of the result is read and discarded without
+//! decoding (the protocol cannot end a result set early short of closing the connection),
+//! within the query's timeout.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable as _;
-use mysql_async::{Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{
+    BinaryProtocol, Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts, QueryResult,
+};
+use tokio::sync::Semaphore;
 
 use super::Error;
-use super::rows::ResultSet;
+use super::rows::Sink;
 use super::value::{Value, parse_datetime};
 use crate::config::Database;
 
@@ -21,10 +34,15 @@ const FLAVOR_MYSQL: u8 = 2;
 
 /// MariaDB's "unknown system variable".
 const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+/// "You have an error in your SQL syntax".
+const ER_PARSE_ERROR: u16 = 1064;
 
 #[derive(Debug)]
 pub struct Mysql {
     pool: Pool,
+    /// One permit per pooled connection: waiting for a permit is waiting for another
+    /// query, not for the database (the pool itself cannot tell the two apart).
+    permits: Semaphore,
     connect_timeout: Duration,
     flavor: AtomicU8,
 }
@@ -54,23 +72,35 @@ impl Mysql {
         }
         Ok(Self {
             pool: Pool::new(builder),
+            permits: Semaphore::new(max),
             connect_timeout: db.connect_timeout,
             flavor: AtomicU8::new(FLAVOR_UNKNOWN),
         })
     }
 
-    pub async fn query(&self, sql: &str, timeout: Duration) -> Result<ResultSet, Error> {
+    /// Runs `sql` and streams its rows into `sink`. Waits up to `timeout` for a free
+    /// connection ([`Error::Busy`] after that).
+    pub async fn query<S: Sink>(
+        &self,
+        sql: &str,
+        timeout: Duration,
+        mut sink: S,
+    ) -> Result<S, Error> {
+        let _permit = tokio::time::timeout(timeout, self.permits.acquire())
+            .await
+            .map_err(|_| Error::Busy(timeout))?
+            .map_err(|_| Error::Connect("pool closed".to_owned()))?;
         let mut conn = tokio::time::timeout(self.connect_timeout, self.pool.get_conn())
             .await
             .map_err(|_| Error::Connect("timed out connecting".to_owned()))?
             .map_err(connect_error)?;
-        self.set_statement_timeout(&mut conn, timeout).await?;
+        self.reset_session(&mut conn, timeout).await?;
         let id = conn.id();
         // The server enforces `timeout`; the client waits a little longer before
         // giving up on a server that does not.
-        let run = run(&mut conn, sql);
+        let run = run(&mut conn, sql, &mut sink);
         match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|()| sink),
             Err(_) => {
                 drop(conn);
                 self.kill(id).await;
@@ -79,9 +109,20 @@ impl Mysql {
         }
     }
 
-    async fn set_statement_timeout(&self, conn: &mut Conn, timeout: Duration) -> Result<(), Error> {
-        let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
-        let mysql = format!("SET SESSION MAX_EXECUTION_TIME = {}", timeout.as_millis());
+    /// Puts the session back into the state lookout relies on, whatever an earlier
+    /// statement on this pooled connection did to it: one round trip of fixed text, two
+    /// statements (the `ROLLBACK` ends a transaction a query may have opened, which a
+    /// session setting alone would leave read-write until it ends).
+    async fn reset_session(&self, conn: &mut Conn, timeout: Duration) -> Result<(), Error> {
+        const RESET: &str = "ROLLBACK; SET SESSION autocommit = 1, time_zone = '+00:00'";
+        let mariadb = format!(
+            "{RESET}, tx_read_only = 1, max_statement_time = {}",
+            timeout.as_secs_f64()
+        );
+        let mysql = format!(
+            "{RESET}, transaction_read_only = 1, MAX_EXECUTION_TIME = {}",
+            timeout.as_millis()
+        );
         match self.flavor.load(Ordering::Relaxed) {
             FLAVOR_MARIADB => conn.query_drop(mariadb).await.map_err(query_error),
             FLAVOR_MYSQL => conn.query_drop(mysql).await.map_err(query_error),
@@ -115,32 +156,55 @@ impl Mysql {
     }
 }
 
-async fn run(conn: &mut Conn, sql: &str) -> Result<ResultSet, Error> {
-    let mut result = conn.query_iter(sql).await.map_err(query_error)?;
+/// Runs `sql` as one prepared statement; leaves the connection clean for the pool.
+async fn run<S: Sink>(conn: &mut Conn, sql: &str, sink: &mut S) -> Result<(), Error> {
+    let sql = sql.trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    let mut result = conn
+        .exec_iter(sql, ())
+        .await
+        .map_err(|error| prepare_error(error, sql))?;
+    let fed = feed(&mut result, sink).await;
+    // Whatever the sink did not want is read and discarded, undecoded.
+    result.drop_result().await.map_err(query_error)?;
+    fed
+}
+
+async fn feed<S: Sink>(
+    result: &mut QueryResult<'_, '_, BinaryProtocol>,
+    sink: &mut S,
+) -> Result<(), Error> {
     let columns = result.columns();
     let columns = columns.as_deref().unwrap_or_default();
-    let names = columns.iter().map(|c| c.name_str().into_owned()).collect();
+    sink.columns(columns.iter().map(|c| c.name_str().into_owned()).collect())?;
     let kinds: Vec<_> = columns
         .iter()
         .map(|c| (c.column_type(), c.flags()))
         .collect();
-    let rows: Vec<mysql_async::Row> = result.collect().await.map_err(query_error)?;
-    // Further result sets (multi-statement input) are drained and ignored.
-    result.drop_result().await.map_err(query_error)?;
-    let rows = rows
-        .into_iter()
-        .map(|row| {
-            row.unwrap_raw()
-                .into_iter()
-                .zip(&kinds)
-                .map(|(value, &(kind, flags))| convert(value, kind, flags))
-                .collect()
-        })
-        .collect();
-    Ok(ResultSet {
-        columns: names,
-        rows,
-    })
+    while let Some(row) = result.next().await.map_err(query_error)? {
+        let row = row
+            .unwrap_raw()
+            .into_iter()
+            .zip(&kinds)
+            .map(|(value, &(kind, flags))| convert(value, kind, flags))
+            .collect();
+        if sink.row(row).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A syntax error on SQL with a `;` inside is almost always a second statement.
+fn prepare_error(error: mysql_async::Error, sql: &str) -> Error {
+    match error {
+        mysql_async::Error::Server(e) if e.code == ER_PARSE_ERROR && sql.contains(';') => {
+            Error::Query(format!(
+                "{} (MySQL error {}); a query must be exactly one statement: lookout runs it as a prepared statement, which cannot hold `;`-separated statements",
+                e.message, e.code
+            ))
+        }
+        other => query_error(other),
+    }
 }
 
 fn convert(value: Option<mysql_async::Value>, kind: ColumnType, flags: ColumnFlags) -> Value {

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
-use super::Error;
 use super::database::DatabaseHandle;
-use super::rows::{self, Conversion};
+use super::rows::Conversion;
 use crate::config::Query;
 use crate::exporter::family::Family;
 
@@ -65,12 +64,7 @@ impl QueryState {
     /// Runs the query once and records the outcome.
     pub async fn run_once(&self, db: &DatabaseHandle) {
         let started = Instant::now();
-        let result = db
-            .query(&self.query.sql, self.query.timeout)
-            .await
-            .and_then(|set| {
-                rows::convert(&self.query, &set).map_err(|e| Error::Query(e.to_string()))
-            });
+        let result = db.run(&self.query).await;
         let duration = started.elapsed();
         let Ok(mut stats) = self.stats.lock() else {
             return;
@@ -100,12 +94,13 @@ impl QueryState {
 
     fn report(&self, c: &Conversion) {
         let query = &self.query.name;
+        tracing::debug!(query, rows = c.rows_read, series = c.series, "query ran");
         if c.dropped > 0 {
             tracing::warn!(
                 query,
-                dropped = c.dropped,
+                rows = c.rows_read,
                 max_series = self.query.max_series,
-                "series beyond max_series dropped"
+                "max_series reached; the rest of the result was not read"
             );
         }
         if c.duplicates > 0 {

@@ -1,23 +1,52 @@
 //! Result rows → metric families for one query: label columns, value columns, constant
 //! labels, the series cap and duplicate label sets.
 //!
+//! Backends stream rows into a [`Sink`], one at a time, and stop reading when the sink
+//! says so: the [`Converter`] keeps only the samples it exports, so a run's memory is
+//! bounded by `max_series` and not by the size of the result.
+//!
 //! Nothing here fails a whole query for one bad row: a NULL value skips its sample, an
 //! unparsable value is counted and skipped, a duplicate label set keeps the first sample
-//! and is counted, samples beyond `max_series` are dropped and counted. Only a column
-//! that the configuration names but the result lacks fails the query.
+//! and is counted. The first sample beyond `max_series` is counted as dropped and ends the
+//! run: the rest of the result is not read (so `dropped` says "the cap was hit", not how
+//! many rows the database had). Only a column that the configuration names but the
+//! result lacks fails the query.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
+use super::Error;
 use super::value::Value;
 use crate::config::{MetricKind, Query};
 use crate::exporter::family::{Family, Kind, Labels};
 
-/// A result set as every backend returns it.
+/// Where a backend puts a result: first the column names, then rows until the result
+/// ends or the sink breaks.
+pub trait Sink: Send {
+    /// The result's column names, before any row.
+    fn columns(&mut self, names: Vec<String>) -> Result<(), Error>;
+    /// One row; `Break` means "read no further".
+    fn row(&mut self, row: Vec<Value>) -> ControlFlow<()>;
+}
+
+/// A whole result set, as every backend can return it (`lookout query`, tests).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResultSet {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
+}
+
+impl Sink for ResultSet {
+    fn columns(&mut self, names: Vec<String>) -> Result<(), Error> {
+        self.columns = names;
+        Ok(())
+    }
+
+    fn row(&mut self, row: Vec<Value>) -> ControlFlow<()> {
+        self.rows.push(row);
+        ControlFlow::Continue(())
+    }
 }
 
 /// The families of one run, and what was skipped on the way.
@@ -25,7 +54,7 @@ pub struct ResultSet {
 pub struct Conversion {
     pub families: Vec<Family>,
     pub series: usize,
-    /// Samples beyond `max_series`.
+    /// Samples beyond `max_series` (reading stops at the first row that has one).
     pub dropped: u64,
     /// Samples whose label set repeated an earlier one.
     pub duplicates: u64,
@@ -36,6 +65,8 @@ pub struct Conversion {
     pub unparsable_example: Option<String>,
     /// Samples whose value lost precision (unsigned beyond 2^53, long DECIMALs).
     pub lossy: u64,
+    /// Result rows the backend handed over.
+    pub rows_read: u64,
 }
 
 /// A configured column missing from the result.
@@ -47,62 +78,115 @@ pub struct MissingColumn {
     pub available: String,
 }
 
-/// Converts `result` for `query`.
-pub fn convert(query: &Query, result: &ResultSet) -> Result<Conversion, MissingColumn> {
-    let find = |column: &str, metric: &str| {
-        result
-            .columns
+/// One configured metric while rows stream in.
+#[derive(Debug)]
+struct Target {
+    metric: String,
+    value: String,
+    labels: Vec<String>,
+    constant: Labels,
+    family: Family,
+    /// Column positions of the value and the labels, once the columns are known.
+    at: Option<(usize, Vec<usize>)>,
+    seen: HashSet<Vec<String>>,
+}
+
+/// Converts rows of one query into its families as they arrive.
+#[derive(Debug)]
+pub struct Converter {
+    max_series: usize,
+    targets: Vec<Target>,
+    out: Conversion,
+}
+
+impl Converter {
+    pub fn new(query: &Query) -> Self {
+        let targets = query
+            .metrics
             .iter()
-            .position(|c| c.eq_ignore_ascii_case(column))
-            .ok_or_else(|| MissingColumn {
-                column: column.to_owned(),
-                metric: metric.to_owned(),
-                available: result.columns.join(", "),
+            .map(|spec| {
+                let (name, kind) = match spec.kind {
+                    MetricKind::Gauge => (spec.name.clone(), Kind::Gauge),
+                    MetricKind::Counter => (
+                        spec.name
+                            .strip_suffix("_total")
+                            .unwrap_or(&spec.name)
+                            .to_owned(),
+                        Kind::Counter,
+                    ),
+                };
+                Target {
+                    metric: spec.name.clone(),
+                    value: spec.value.clone(),
+                    labels: spec.labels.clone(),
+                    constant: spec
+                        .const_labels
+                        .iter()
+                        .chain(query.const_labels.iter())
+                        .map(|(k, v)| (Cow::Owned(k.clone()), v.clone()))
+                        .collect(),
+                    family: Family {
+                        name: Cow::Owned(name),
+                        help: Cow::Owned(spec.help.clone()),
+                        kind,
+                        samples: Vec::new(),
+                    },
+                    at: None,
+                    seen: HashSet::new(),
+                }
             })
-    };
-    let mut out = Conversion::default();
-    for spec in &query.metrics {
-        let value_at = find(&spec.value, &spec.name)?;
-        let label_at = spec
-            .labels
-            .iter()
-            .map(|label| find(label, &spec.name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let constant: Labels = spec
-            .const_labels
-            .iter()
-            .chain(query.const_labels.iter())
-            .map(|(k, v)| (Cow::Owned(k.clone()), v.clone()))
             .collect();
-        let (name, kind) = match spec.kind {
-            MetricKind::Gauge => (spec.name.clone(), Kind::Gauge),
-            MetricKind::Counter => (
-                spec.name
-                    .strip_suffix("_total")
-                    .unwrap_or(&spec.name)
-                    .to_owned(),
-                Kind::Counter,
-            ),
-        };
-        let mut family = Family {
-            name: Cow::Owned(name),
-            help: Cow::Owned(spec.help.clone()),
-            kind,
-            samples: Vec::new(),
-        };
-        let mut seen: HashSet<Vec<String>> = HashSet::new();
-        for row in &result.rows {
-            let cell = row.get(value_at).unwrap_or(&Value::Null);
+        Self {
+            max_series: query.max_series as usize,
+            targets,
+            out: Conversion::default(),
+        }
+    }
+
+    /// Finds every configured column in `names`.
+    pub fn resolve(&mut self, names: &[String]) -> Result<(), MissingColumn> {
+        for target in &mut self.targets {
+            let find = |column: &str| {
+                names
+                    .iter()
+                    .position(|c| c.eq_ignore_ascii_case(column))
+                    .ok_or_else(|| MissingColumn {
+                        column: column.to_owned(),
+                        metric: target.metric.clone(),
+                        available: names.join(", "),
+                    })
+            };
+            let value = find(&target.value)?;
+            let labels = target
+                .labels
+                .iter()
+                .map(|label| find(label))
+                .collect::<Result<Vec<_>, _>>()?;
+            target.at = Some((value, labels));
+        }
+        Ok(())
+    }
+
+    /// Adds one row's samples; `Break` once a sample no longer fits under `max_series`.
+    pub fn push(&mut self, row: &[Value]) -> ControlFlow<()> {
+        self.out.rows_read += 1;
+        let mut full = false;
+        for target in &mut self.targets {
+            let Some((value_at, label_at)) = &target.at else {
+                continue;
+            };
+            let cell = row.get(*value_at).unwrap_or(&Value::Null);
             let number = match cell.to_number() {
                 Ok(Some(number)) => number,
                 Ok(None) => {
-                    out.nulls += 1;
+                    self.out.nulls += 1;
                     continue;
                 }
                 Err(error) => {
-                    out.unparsable += 1;
-                    out.unparsable_example
-                        .get_or_insert_with(|| format!("{}: {error}", spec.value));
+                    self.out.unparsable += 1;
+                    self.out
+                        .unparsable_example
+                        .get_or_insert_with(|| format!("{}: {error}", target.value));
                     continue;
                 }
             };
@@ -110,30 +194,72 @@ pub fn convert(query: &Query, result: &ResultSet) -> Result<Conversion, MissingC
                 .iter()
                 .map(|&at| row.get(at).unwrap_or(&Value::Null).to_label())
                 .collect();
-            if !seen.insert(values.clone()) {
-                out.duplicates += 1;
+            if target.seen.contains(&values) {
+                self.out.duplicates += 1;
                 continue;
             }
-            if out.series >= query.max_series as usize {
-                out.dropped += 1;
+            if self.out.series >= self.max_series {
+                self.out.dropped += 1;
+                full = true;
                 continue;
             }
             if number.lossy {
-                out.lossy += 1;
+                self.out.lossy += 1;
             }
-            let mut labels: Labels = spec
+            let mut labels: Labels = target
                 .labels
                 .iter()
-                .zip(values)
+                .zip(values.iter().cloned())
                 .map(|(k, v)| (Cow::Owned(k.clone()), v))
                 .collect();
-            labels.extend(constant.iter().cloned());
-            family.push(labels, number.value);
-            out.series += 1;
+            labels.extend(target.constant.iter().cloned());
+            target.seen.insert(values);
+            target.family.push(labels, number.value);
+            self.out.series += 1;
         }
-        out.families.push(family);
+        if full {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
-    Ok(out)
+
+    /// The run's families; fails if the columns never arrived or lacked one.
+    pub fn finish(self) -> Result<Conversion, MissingColumn> {
+        if let Some(target) = self.targets.iter().find(|t| t.at.is_none()) {
+            return Err(MissingColumn {
+                column: target.value.clone(),
+                metric: target.metric.clone(),
+                available: String::new(),
+            });
+        }
+        let mut out = self.out;
+        out.families = self.targets.into_iter().map(|t| t.family).collect();
+        Ok(out)
+    }
+}
+
+impl Sink for Converter {
+    fn columns(&mut self, names: Vec<String>) -> Result<(), Error> {
+        self.resolve(&names)
+            .map_err(|error| Error::Query(error.to_string()))
+    }
+
+    fn row(&mut self, row: Vec<Value>) -> ControlFlow<()> {
+        self.push(&row)
+    }
+}
+
+/// Converts a whole `result` for `query` (what a backend streams, from memory).
+pub fn convert(query: &Query, result: &ResultSet) -> Result<Conversion, MissingColumn> {
+    let mut converter = Converter::new(query);
+    converter.resolve(&result.columns)?;
+    for row in &result.rows {
+        if converter.push(row).is_break() {
+            break;
+        }
+    }
+    converter.finish()
 }
 
 #[cfg(test)]
@@ -262,6 +388,47 @@ mod tests {
         );
         let c = convert(&q, &result()).unwrap();
         assert_eq!((c.series, c.dropped), (1, 1));
+    }
+
+    #[test]
+    fn the_converter_asks_for_no_row_beyond_the_cap() {
+        let q = query(
+            3,
+            vec![
+                metric("a", MetricKind::Gauge, &["k"], "n"),
+                metric("b", MetricKind::Gauge, &["k"], "n"),
+            ],
+        );
+        let mut converter = Converter::new(&q);
+        converter.resolve(&["k".into(), "n".into()]).unwrap();
+        let row = |k: &str, n: i64| vec![Value::Text(k.into()), Value::Int(n)];
+        assert!(converter.push(&row("x", 1)).is_continue(), "2 series");
+        assert!(
+            converter.push(&row("x", 2)).is_continue(),
+            "duplicates only"
+        );
+        assert!(
+            converter.push(&row("y", 3)).is_break(),
+            "b's sample does not fit"
+        );
+        let c = converter.finish().unwrap();
+        assert_eq!(
+            (c.series, c.dropped, c.duplicates, c.rows_read),
+            (3, 1, 2, 3)
+        );
+        assert_eq!(c.families[0].samples.len(), 2);
+        assert_eq!(c.families[1].samples.len(), 1);
+    }
+
+    #[test]
+    fn a_result_without_the_columns_fails_even_with_no_rows() {
+        let q = query(10, vec![metric("m", MetricKind::Gauge, &[], "n")]);
+        let error = Converter::new(&q).finish().unwrap_err();
+        assert_eq!(error.column, "n");
+        let mut empty = Converter::new(&q);
+        empty.resolve(&["n".into()]).unwrap();
+        let c = empty.finish().unwrap();
+        assert_eq!((c.series, c.families.len()), (0, 1));
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! PostgreSQL through `tokio-postgres` with a small deadpool pool.
+//!
+//! Every run is one explicit `READ ONLY` transaction that is rolled back at the end, with
+//! `SET LOCAL statement_timeout`: whatever the query sets (`SET SESSION …`,
+//! `set_config(…)`) is undone with it, and a later run starts read-only again even if a
+//! query ended the transaction itself. The SQL goes through the extended protocol, which
+//! takes exactly one statement (the simple protocol would run `…; INSERT …`). Rows are
+//! fetched from a portal in batches, so reading stops once the sink has enough: the
+//! server never sends the rest. Sessions are in UTC; a client-side timeout cancels the
+//! query and discards the connection. Values are decoded in [`decode`].
+
+mod decode;
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use deadpool_postgres::{
+    Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType, Timeouts,
+};
+use tokio_postgres::NoTls;
+
+use super::Error;
+use super::rows::Sink;
+use crate::config::Database;
+
+/// Rows fetched per round trip: small enough to bound memory, large enough to make the
+/// round trips negligible.
+const BATCH: i32 = 256;
+
+#[derive(Debug)]
+pub struct Postgres {
+    pool: Pool,
+    connect_timeout: Duration,
+}
+
+impl Postgres {
+    pub fn open(db: &Database) -> Result<Self, Error> {
+        let mut config = tokio_postgres::Config::from_str(&db.url)
+            .map_err(|error| Error::Config(format!("invalid PostgreSQL URL: {error}")))?;
+        if let Some(password) = &db.password {
+            config.password(password.expose());
+        }
+        config
+            .options("-c default_transaction_read_only=on -c TimeZone=UTC")
+            .application_name("lookout")
+            .connect_timeout(db.connect_timeout);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(usize::try_from(db.max_connections).unwrap_or(1).max(1))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|error| Error::Config(error.to_string()))?;
+        Ok(Self {
+            pool,
+            connect_timeout: db.connect_timeout,
+        })
+    }
+
+    /// Runs `sql` and streams its rows into `sink`. Waits up to `timeout` for a free
+    /// connection ([`Error::Busy`] after that).
+    pub async fn query<S: Sink>(
+        &self,
+        sql: &str,
+        timeout: Duration,
+        mut sink: S,
+    ) -> Result<S, Error> {
+        let timeouts = Timeouts {
+            wait: Some(timeout),
+            create: Some(self.connect_timeout),
+            recycle: Some(self.connect_timeout),
+        };
+        let mut client = self
+            .pool
+            .timeout_get(&timeouts)
+            .await
+            .map_err(|error| checkout_error(error, timeout))?;
+        let run = run(&mut client, sql, timeout, &mut sink);
+        match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
+            Ok(result) => result.map(|()| sink),
+            Err(_) => {
+                let cancel = client.cancel_token();
+                // Never hand this connection out again.
+                drop(deadpool_postgres::Object::take(client));
+                if let Err(error) = cancel.cancel_query(NoTls).await {
+                    tracing::warn!(error = %describe(&error), "could not cancel a timed-out query");
+                }
+                Err(Error::Timeout(timeout))
+            }
+        }
+    }
+
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// One run: a read-only transaction around the statement, rolled back at the end.
+async fn run<S: Sink>(
+    client: &mut deadpool_postgres::Object,
+    sql: &str,
+    timeout: Duration,
+    sink: &mut S,
+) -> Result<(), Error> {
+    let transaction = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| query_error(&e))?;
+    let fed = fetch(&transaction, sql, timeout, sink).await;
+    // Rolling back also closes the portal and undoes anything the statement set.
+    transaction.rollback().await.map_err(|e| query_error(&e))?;
+    fed
+}
+
+/// Prepares `sql` and reads its portal in batches until the sink has enough.
+async fn fetch<S: Sink>(
+    transaction: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    timeout: Duration,
+    sink: &mut S,
+) -> Result<(), Error> {
+    transaction
+        .batch_execute(&format!(
+            "SET LOCAL statement_timeout = {}",
+            timeout.as_millis()
+        ))
+        .await
+        .map_err(|e| query_error(&e))?;
+    // tokio-postgres' own `prepare`, not deadpool's statement cache: every run prepares
+    // afresh, so a changed table or view is seen.
+    let statement = transaction
+        .prepare(sql)
+        .await
+        .map_err(|e| query_error(&e))?;
+    let columns = statement.columns();
+    sink.columns(columns.iter().map(|c| c.name().to_owned()).collect())?;
+    let portal = transaction
+        .bind(&statement, &[])
+        .await
+        .map_err(|e| query_error(&e))?;
+    loop {
+        let rows = transaction
+            .query_portal(&portal, BATCH)
+            .await
+            .map_err(|e| query_error(&e))?;
+        for row in &rows {
+            let cells = columns
+                .iter()
+                .enumerate()
+                .map(|(i, column)| decode::cell(row, i, column.type_()))
+                .collect();
+            if sink.row(cells).is_break() {
+                return Ok(());
+            }
+        }
+        if rows.len() < BATCH as usize {
+            return Ok(());
+        }
+    }
+}
+
+fn checkout_error(error: PoolError, waited: Duration) -> Error {
+    match error {
+        PoolError::Timeout(TimeoutType::Wait) => Error::Busy(waited),
+        PoolError::Timeout(_) => Error::Connect("timed out connecting".to_owned()),
+        PoolError::Backend(e) => Error::Connect(describe(&e)),
+        other => Error::Connect(other.to_string()),
+    }
+}
+
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
+fn query_error(error: &tokio_postgres::Error) -> Error {
+    if error.as_db_error().is_some() {
+        Error::Query(describe(error))
+    } else {
+        Error::Connect(describe(error))
+    }
+}
