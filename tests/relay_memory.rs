@@ -131,7 +131,10 @@ fn a_digest_of_45070_alerts_stays_within_bounded_memory() {
         mock.messages().len()
     );
     let busiest = mock.max_in_any_window(Duration::from_secs(60));
-    assert!(busiest <= 20, "{busiest} messages in a minute: over the robot's budget");
+    assert!(
+        busiest <= 20,
+        "{busiest} messages in a minute: over the robot's budget"
+    );
     assert!(
         peak <= PEAK_RSS_MB,
         "peak RSS {peak:.1} MB > {PEAK_RSS_MB} MB"
@@ -143,7 +146,11 @@ fn a_1_mib_notification_to_two_channels_stays_within_bounded_memory() {
     let mock = DingTalkMock::start("memory-robot-0", None);
     let lookout = start(&mock, 2);
     let body = notification(0, 4_499, true);
-    assert!(body.len() > 1_000_000, "{} bytes: a 1 MiB notification", body.len());
+    assert!(
+        body.len() > 1_000_000,
+        "{} bytes: a 1 MiB notification",
+        body.len()
+    );
     post(&lookout, &body);
     drained(&lookout);
     let peak = peak_rss_mb(&lookout);

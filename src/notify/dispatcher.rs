@@ -70,6 +70,10 @@ pub struct Dispatcher {
     status: Mutex<BTreeMap<String, ChannelStatus>>,
     wake: Mutex<HashMap<String, Arc<Notify>>>,
     workers: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Parsing a payload and rendering it take memory in proportion to the notification;
+    /// one worker at a time does it, so a storm's peak does not grow with the number of
+    /// channels (sending, the slow part, stays concurrent).
+    rendering: tokio::sync::Mutex<()>,
     shutdown: Shutdown,
 }
 
@@ -102,6 +106,7 @@ impl Dispatcher {
             status: Mutex::new(BTreeMap::new()),
             wake: Mutex::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
+            rendering: tokio::sync::Mutex::new(()),
             shutdown,
         });
         dispatcher.seed_windows().await;
@@ -355,9 +360,12 @@ impl Dispatcher {
 
     /// Sends one row's parts that were not sent yet, as far as the budget goes. Parts
     /// for a paused target wait for the pause; the others go out now.
-    async fn single(&self, channels: &Channels, channel: &Channel, row: Delivery) {
+    async fn single(&self, channels: &Channels, channel: &Channel, mut row: Delivery) {
         let tz = channels.config().timezone;
-        let notification = match Notification::parse(row.payload.as_bytes()) {
+        let rendering = self.rendering.lock().await;
+        let parsed = Notification::parse(row.payload.as_bytes());
+        row.payload = String::new();
+        let notification = match parsed {
             Ok(n) => n,
             Err(error) => {
                 return self
@@ -387,6 +395,7 @@ impl Dispatcher {
             }
         };
         drop(view);
+        drop(rendering);
         let mut paused_until: Option<i64> = None;
         for m in messages
             .iter()
@@ -440,6 +449,7 @@ impl Dispatcher {
         budget: usize,
     ) -> Result<Option<StoredDigest>, crate::outbox::Error> {
         let tz = channels.config().timezone;
+        let rendering = self.rendering.lock().await;
         let mut builder = view::Digest::new(tz);
         let mut included: Vec<(i64, i64)> = Vec::new();
         let mut shrink = false;
@@ -457,8 +467,10 @@ impl Dispatcher {
                 .await?;
             let Some(last) = batch.last() else { break };
             after = last.id;
-            for row in batch {
-                match Notification::parse(row.payload.as_bytes()) {
+            for mut row in batch {
+                let parsed = Notification::parse(row.payload.as_bytes());
+                row.payload = String::new();
+                match parsed {
                     Ok(n) => {
                         let at = DateTime::from_timestamp_millis(row.received_at_ms)
                             .unwrap_or_else(Utc::now);
@@ -504,6 +516,7 @@ impl Dispatcher {
         };
         tracing::info!(channel = %channel.name, notifications = included.len(), alerts = combined.alert_count, parts = messages.len(), "backlog over the rate budget; sending a digest");
         drop(combined);
+        drop(rendering);
         let json = serde_json::to_string(&messages)
             .unwrap_or_else(|error| unreachable!("messages serialize to JSON: {error}"));
         let id = self
