@@ -169,7 +169,9 @@ pub fn digest(views: &[NotificationView]) -> NotificationView {
         severity,
         firing_count,
         resolved_count: alerts.len() - firing_count,
-        truncated_alerts: views.iter().map(|v| v.truncated_alerts).sum(),
+        truncated_alerts: views
+            .iter()
+            .fold(0, |sum, v| sum.saturating_add(v.truncated_alerts)),
         timezone: first.map(|v| v.timezone.clone()).unwrap_or_default(),
         notifications: views.len(),
         severity_counts: severity_counts(&alerts),
