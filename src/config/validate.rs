@@ -781,7 +781,7 @@ impl Validator<'_> {
     /// Reports `value` when it is outside `range`.
     fn number<T>(&mut self, path: &str, range: &std::ops::RangeInclusive<T>, value: T)
     where
-        T: PartialOrd + std::fmt::Display,
+        T: PartialOrd + std::fmt::Display + Copy,
     {
         if let Err(message) = bounds::check_number(range, value) {
             self.error(path, message);

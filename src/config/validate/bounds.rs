@@ -100,7 +100,7 @@ pub(super) fn show(d: Duration) -> String {
 /// `Err(message)` when `value` is outside `range`.
 pub(super) fn check_number<T>(range: &RangeInclusive<T>, value: T) -> Result<(), String>
 where
-    T: PartialOrd + std::fmt::Display,
+    T: PartialOrd + std::fmt::Display + Copy,
 {
     if value < *range.start() {
         Err(format!("must be at least {} (got {value})", range.start()))
