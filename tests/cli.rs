@@ -264,3 +264,67 @@ fn starts_on_defaults_when_no_config_exists() {
     let _ = child.wait();
     assert!(body.contains("node_cpu_seconds_total{"), "{body}");
 }
+
+/// A valid config with one SQLite query whose `interval` is `interval` (line 7).
+fn query_config(interval: &str) -> String {
+    format!(
+        "host: {{ enabled: false }}
+databases:
+  shop: {{ url: 'sqlite:///nonexistent/shop.db' }}
+queries:
+  - name: q
+    database: shop
+    interval: {interval}
+    sql: SELECT 1 AS v
+    metrics: [{{ name: shop_one, value: v }}]
+"
+    )
+}
+
+#[test]
+fn check_config_rejects_zero_and_huge_durations_with_a_position() {
+    let cases = [
+        (
+            "0s",
+            "check.yaml:7:5: queries[0].interval: must be at least 100ms",
+        ),
+        (
+            "7000000000000000000s",
+            "check.yaml:7:5: queries[0].interval: must be at most 7d",
+        ),
+    ];
+    for (interval, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("check.yaml");
+        std::fs::write(&path, query_config(interval)).unwrap();
+        let output = Command::new(support::lookout::binary())
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .expect("run lookout check-config");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Exit code 1 is "invalid config"; a panic is 101, an abort a signal (no code).
+        assert_eq!(output.status.code(), Some(1), "{interval}: {stderr}");
+        assert!(stderr.contains(expected), "{interval}: {stderr}");
+    }
+}
+
+#[test]
+fn reload_to_a_zero_interval_is_refused_and_lookout_keeps_running() {
+    let mut lookout = Lookout::start(&query_config("30s"));
+    std::fs::write(lookout.config_path(), query_config("0s")).unwrap();
+    let response = http_request("POST", &lookout.url("/-/reload"), &[], &[]).unwrap();
+    let body = response.text();
+    assert_eq!(response.status, 500, "{body}");
+    assert!(
+        body.contains("lookout.yaml:7:5: queries[0].interval: must be at least 100ms"),
+        "{body}"
+    );
+    // Long enough for the query task (random start ≤ 2 s) to have met the interval.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(lookout.is_running(), "{}", lookout.logs());
+    let healthy = http_get(&lookout.url("/-/healthy"), &[]).unwrap();
+    assert_eq!(healthy.status, 200);
+    assert_eq!(reload_gauge(&lookout), Some(0.0));
+    assert!(!lookout.stderr().contains("panicked"), "{}", lookout.logs());
+}

@@ -83,6 +83,96 @@ fn the_demo_with_business_and_relay_metrics_is_clean_too() {
     );
 }
 
+/// The help of `shop_escapes` as the YAML block below gives it: two lines, a quote and a
+/// backslash, and the block's trailing newline.
+const MULTILINE_HELP: &str = "Orders with a \"quote\" and a \\ backslash.\nSecond line.\n";
+/// The label value the query returns.
+const TRICKY_LABEL: &str = "a \"quoted\" \\ back\nslash";
+
+/// A query over an empty SQLite file whose help spans lines and whose label value holds
+/// a quote, a backslash and a newline.
+fn escapes_config(dir: &std::path::Path) -> String {
+    let db = dir.join("empty.db");
+    // SQLite reads a zero-byte file as an empty database.
+    std::fs::write(&db, b"").expect("create the SQLite file");
+    format!(
+        r#"host: {{ enabled: false }}
+databases:
+  lite: {{ url: 'sqlite://{}' }}
+queries:
+  - name: escapes
+    database: lite
+    interval: 1s
+    sql: "SELECT 'a \"quoted\" \\ back' || char(10) || 'slash' AS kind, 1 AS v"
+    metrics:
+      - name: shop_escapes
+        help: |
+          Orders with a "quote" and a \ backslash.
+          Second line.
+        labels: [kind]
+        value: v
+"#,
+        db.display()
+    )
+}
+
+#[test]
+fn a_multiline_help_and_tricky_label_values_keep_both_formats_parseable() {
+    let Some(promtool) = require_binary("promtool") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lookout = Lookout::start(&escapes_config(dir.path()));
+    support::poll_until(
+        std::time::Duration::from_secs(20),
+        "the query's first run",
+        || {
+            let body = http_get(&lookout.url("/metrics"), &[])
+                .map(|r| r.text())
+                .unwrap_or_default();
+            if body.contains("shop_escapes{") {
+                Ok(())
+            } else {
+                Err(lookout.logs())
+            }
+        },
+    );
+    // Text 0.0.4: promtool parses it strictly (HELP escapes only `\\` and `\n`).
+    assert_promtool_clean(
+        &promtool,
+        &lookout,
+        &["shop_escapes{", "lookout_query_success{"],
+    );
+
+    // OpenMetrics (what Prometheus asks for first): Prometheus scrapes it whole and
+    // unescapes the help and the label value back to what lookout was given.
+    let Some(prometheus) = support::Prometheus::scraping(&[("lookout", lookout.addr())]) else {
+        return;
+    };
+    let (labels, value) = support::poll_until(
+        std::time::Duration::from_secs(30),
+        "Prometheus to scrape lookout",
+        || {
+            let up = prometheus.query_vector("up{job=\"lookout\"}");
+            let series = prometheus.query_vector("shop_escapes");
+            match (up.first(), series.first()) {
+                (Some((_, up)), Some(sample)) if *up == 1.0 => Ok(sample.clone()),
+                _ => Err(format!(
+                    "up {up:?}, series {series:?}\n{}",
+                    prometheus.logs()
+                )),
+            }
+        },
+    );
+    assert_eq!(labels.get("kind").map(String::as_str), Some(TRICKY_LABEL));
+    assert_eq!(value, 1.0);
+    let metadata = prometheus.api("metadata?metric=shop_escapes");
+    assert_eq!(
+        metadata["shop_escapes"][0]["help"], MULTILINE_HELP,
+        "{metadata}"
+    );
+}
+
 fn assert_promtool_clean(promtool: &std::path::Path, lookout: &Lookout, expected: &[&str]) {
     let response = http_get(
         &lookout.url("/metrics"),

@@ -1,6 +1,7 @@
 //! Alertmanager notifications: the webhook payload (version 4), parsed leniently, and the
 //! view of it that templates render ([`render`]).
 
+mod filters;
 pub mod render;
 pub mod view;
 

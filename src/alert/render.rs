@@ -68,10 +68,10 @@ impl Templates {
             .unwrap_or_else(|error| unreachable!("the default delimiters are valid: {error}"));
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env.add_filter("localtime", move |value: Value| localtime(&value, tz));
-        env.add_filter("duration", |seconds: f64| {
-            super::view::human_duration(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+        env.add_filter("localtime", move |value: Value| {
+            super::filters::localtime(&value, tz)
         });
+        env.add_filter("duration", super::filters::duration);
         for (name, source) in BUILTIN {
             env.add_template(name, source)
                 .unwrap_or_else(|error| unreachable!("built-in template {name} parses: {error}"));
@@ -92,33 +92,6 @@ impl Templates {
     pub fn has(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
     }
-}
-
-fn localtime(value: &Value, tz: chrono_tz::Tz) -> Result<String, minijinja::Error> {
-    let time = if let Some(text) = value.as_str() {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .map_err(|e| {
-                minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    format!("localtime: `{text}`: {e}"),
-                )
-            })?
-    } else {
-        let seconds = f64::try_from(value.clone()).map_err(|_| {
-            minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                "localtime expects a time string or Unix seconds",
-            )
-        })?;
-        chrono::DateTime::from_timestamp_millis((seconds * 1000.0) as i64).ok_or_else(|| {
-            minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                "localtime: time out of range",
-            )
-        })?
-    };
-    Ok(super::view::local_time(time, tz))
 }
 
 /// Size bounds for one channel kind.

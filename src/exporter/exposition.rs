@@ -102,7 +102,7 @@ pub fn openmetrics_to_text(openmetrics: &str) -> String {
                 out.push_str("# HELP ");
                 out.push_str(&name);
                 out.push(' ');
-                out.push_str(text);
+                push_help_004(&mut out, text);
                 out.push('\n');
             }
             out.push_str("# TYPE ");
@@ -128,6 +128,27 @@ pub fn openmetrics_to_text(openmetrics: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Appends OpenMetrics-escaped help text in text 0.0.4's escaping: that format knows only
+/// `\\` and `\n` in help (`promtool` refuses `\"`), so `\"` becomes `"`.
+fn push_help_004(out: &mut String, help: &str) {
+    let mut chars = help.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            // A lone trailing backslash (never written by the encoder): escape it.
+            None => out.push_str("\\\\"),
+        }
+    }
 }
 
 /// Encodes standalone families as text 0.0.4 (for `lookout query`).
@@ -170,6 +191,15 @@ mod tests {
                 "text/plain;version=0.0.4,application/openmetrics-text;q=0.9"
             )),
             Format::Text
+        );
+    }
+
+    #[test]
+    fn help_escapes_become_text_004_escapes() {
+        let om = "# HELP x A \\\"q\\\", \\\\\\\"x\\\\ and\\nmore\\n\n# TYPE x gauge\nx 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_text(om),
+            "# HELP x A \"q\", \\\\\"x\\\\ and\\nmore\\n\n# TYPE x gauge\nx 1\n"
         );
     }
 

@@ -1,5 +1,8 @@
 //! The metric model shared by every collector: a family of samples, encoded by
 //! prometheus-client so that escaping and number formatting live in one well-kept place.
+//!
+//! prometheus-client escapes label values but writes help text as given, so a help
+//! from the config (`queries[].metrics[].help`) is escaped here ([`escape_help`]).
 
 use std::borrow::Cow;
 
@@ -89,7 +92,8 @@ impl Family {
             Kind::Counter => MetricType::Counter,
             Kind::Gauge => MetricType::Gauge,
         };
-        let mut metric = encoder.encode_descriptor(&self.name, &self.help, None, metric_type)?;
+        let help = escape_help(&self.help);
+        let mut metric = encoder.encode_descriptor(&self.name, &help, None, metric_type)?;
         if let [sample] = self.samples.as_slice()
             && sample.labels.is_empty()
         {
@@ -109,6 +113,25 @@ impl Family {
         }
         Ok(())
     }
+}
+
+/// Escapes help text for OpenMetrics: `\\`, `\n` and `\"` (the same escapes as a label
+/// value), so a multi-line help stays on its `# HELP` line. The text 0.0.4 rewrite
+/// turns `\"` back into `"`, as that format escapes only backslash and newline.
+pub fn escape_help(help: &str) -> Cow<'_, str> {
+    if !help.contains(['\\', '\n', '"']) {
+        return Cow::Borrowed(help);
+    }
+    let mut out = String::with_capacity(help.len() + 8);
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Builds a label set from string pairs.
@@ -148,6 +171,27 @@ mod tests {
             encode(&[family]),
             "# HELP shop_tx Transactions.\n# TYPE shop_tx gauge\nshop_tx{type=\"充值 \\\"快\\\" \\\\ 换行\\n\"} 3.0\n"
         );
+    }
+
+    #[test]
+    fn help_is_escaped_in_both_formats() {
+        let help = "Two \"quoted\" lines,\na \\ backslash.\n";
+        let family = Family::gauge("shop_x", help).with(Vec::new(), 1.0);
+        assert_eq!(
+            encode(std::slice::from_ref(&family)),
+            "# HELP shop_x Two \"quoted\" lines,\\na \\\\ backslash.\\n\n# TYPE shop_x gauge\nshop_x 1.0\n"
+        );
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(Families(vec![family])));
+        let mut openmetrics = String::new();
+        prometheus_client::encoding::text::encode(&mut openmetrics, &registry).unwrap();
+        assert!(
+            openmetrics.starts_with(
+                "# HELP shop_x Two \\\"quoted\\\" lines,\\na \\\\ backslash.\\n\n# TYPE shop_x gauge\n"
+            ),
+            "{openmetrics}"
+        );
+        assert_eq!(escape_help("plain"), Cow::Borrowed("plain"));
     }
 
     #[test]

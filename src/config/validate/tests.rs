@@ -131,6 +131,132 @@ fn bad_configs_name_file_line_column_and_key() {
     }
 }
 
+/// A database and a query, the query's keys given as flow-mapping entries (line 4, column 71).
+fn query(keys: &str) -> String {
+    format!(
+        "databases:\n  d: {{ url: 'sqlite:///x' }}\nqueries:\n  - {{ name: q, database: d, sql: x, metrics: [{{ name: m, value: v }}], {keys} }}\n"
+    )
+}
+
+#[test]
+fn zero_and_absurd_numbers_are_refused_for_every_key() {
+    let huge = "7000000000000000000s";
+    let wecom =
+        |keys: &str| format!("channels:\n  c: {{ type: wecom, url: 'https://x', {keys} }}\n");
+    let table: Vec<(String, &str)> = vec![
+        (
+            "host:\n  max_age: 2h\n".into(),
+            "test.yaml:2:3: host.max_age: must be at most 1h (got `2h`)",
+        ),
+        (
+            "host:\n  filesystem:\n    mount_timeout: 0s\n".into(),
+            "test.yaml:3:5: host.filesystem.mount_timeout: must be positive (got `0s`)",
+        ),
+        (
+            format!("host:\n  filesystem:\n    mount_timeout: {huge}\n"),
+            "host.filesystem.mount_timeout: must be at most 5m",
+        ),
+        (
+            "web:\n  max_body_bytes: 2GiB\n".into(),
+            "test.yaml:2:3: web.max_body_bytes: must be at most 67108864 (got 2147483648) bytes",
+        ),
+        (
+            "relay:\n  dedupe_window: 30d\n".into(),
+            "test.yaml:2:3: relay.dedupe_window: must be at most 7d",
+        ),
+        (
+            "relay:\n  rate_limit_pause: 0s\n".into(),
+            "test.yaml:2:3: relay.rate_limit_pause: must be at least 1s (got `0s`)",
+        ),
+        (
+            format!("relay:\n  rate_limit_pause: {huge}\n"),
+            "relay.rate_limit_pause: must be at most 1d",
+        ),
+        (
+            "databases:\n  d: { url: 'sqlite:///x', connect_timeout: 0s, max_connections: 0 }\n"
+                .into(),
+            "test.yaml:2:28: databases.d.connect_timeout: must be positive",
+        ),
+        (
+            "databases:\n  d: { url: 'sqlite:///x', max_connections: 100000 }\n".into(),
+            "databases.d.max_connections: must be at most 100 (got 100000)",
+        ),
+        (
+            query("interval: 0s"),
+            "test.yaml:4:71: queries[0].interval: must be at least 100ms (got `0s`)",
+        ),
+        (
+            query(&format!("interval: {huge}")),
+            "queries[0].interval: must be at most 7d",
+        ),
+        (
+            query("timeout: 0s"),
+            "queries[0].timeout: must be positive (got `0s`)",
+        ),
+        (
+            query("timeout: 2m"),
+            "queries[0].timeout: must not exceed the interval",
+        ),
+        (
+            query(&format!("stale_after: {huge}")),
+            "queries[0].stale_after: must be at most 30d",
+        ),
+        (
+            query("interval: 1m, stale_after: 30s"),
+            "queries[0].stale_after: must be at least the interval",
+        ),
+        (
+            query("max_series: 0"),
+            "queries[0].max_series: must be at least 1 (got 0)",
+        ),
+        (
+            query("max_series: 4000000000"),
+            "queries[0].max_series: must be at most 1000000",
+        ),
+        (
+            wecom("timeout: 0s"),
+            "test.yaml:2:39: channels.c.timeout: must be positive (got `0s`)",
+        ),
+        (
+            wecom(&format!("timeout: {huge}")),
+            "channels.c.timeout: must be at most 10m",
+        ),
+        (
+            wecom("retry: { initial: 0s }"),
+            "channels.c.retry.initial: must be positive",
+        ),
+        (
+            wecom(&format!("retry: {{ max: {huge} }}")),
+            "channels.c.retry.max: must be at most 1d",
+        ),
+        (
+            wecom("retry: { initial: 10m, max: 1m }"),
+            "channels.c.retry: `initial` must not exceed `max`",
+        ),
+        (
+            wecom("rate_limit: 4000000000/s"),
+            "channels.c.rate_limit: rate `4000000000/s` allows more than 100000",
+        ),
+    ];
+    for (yaml, expected) in &table {
+        let message = errors(yaml);
+        assert!(
+            message.contains(expected),
+            "config:\n{yaml}\nexpected: {expected}\ngot:\n{message}"
+        );
+    }
+    // Zero where zero means "off", and the largest value of each span, are accepted.
+    for yaml in [
+        "host:\n  max_age: 0s\nrelay:\n  dedupe_window: 0s\n  rate_limit_pause: 1d\n".to_owned(),
+        query("interval: 7d, stale_after: 30d, timeout: 7d, max_series: 1000000"),
+        wecom("timeout: 10m, retry: { initial: 1d, max: 1d }, rate_limit: 100000/s"),
+    ] {
+        if let Err(error) = parse_str("test.yaml", &yaml, &sources()) {
+            panic!("{yaml}\n{error}");
+        }
+    }
+}
+
 #[test]
 fn every_error_is_reported_at_once() {
     let yaml = "\
