@@ -148,50 +148,42 @@ impl Validator<'_> {
                 raw.max_body_bytes.as_deref(),
                 1024 * 1024,
             ),
-            header_read_timeout: self.positive_duration(
+            header_read_timeout: self.duration_in(
                 "web.header_read_timeout",
                 raw.header_read_timeout.as_deref(),
                 Duration::from_secs(10),
+                bounds::WEB_TIMEOUT,
             ),
-            body_read_timeout: self.positive_duration(
+            body_read_timeout: self.duration_in(
                 "web.body_read_timeout",
                 raw.body_read_timeout.as_deref(),
                 Duration::from_secs(30),
+                bounds::WEB_TIMEOUT,
             ),
-            idle_timeout: self.positive_duration(
+            idle_timeout: self.duration_in(
                 "web.idle_timeout",
                 raw.idle_timeout.as_deref(),
                 Duration::from_secs(90),
+                bounds::WEB_TIMEOUT,
             ),
             max_connections: match raw.max_connections {
                 None => 512,
-                Some(0) => {
-                    self.error("web.max_connections", "must be at least 1");
-                    512
+                Some(cap) => {
+                    self.number("web.max_connections", &bounds::WEB_CONNECTIONS, cap);
+                    if bounds::WEB_CONNECTIONS.contains(&cap) {
+                        cap as usize
+                    } else {
+                        512
+                    }
                 }
-                Some(cap) => cap as usize,
             },
-            shutdown_timeout: self.positive_duration(
+            shutdown_timeout: self.duration_in(
                 "web.shutdown_timeout",
                 raw.shutdown_timeout.as_deref(),
                 Duration::from_secs(20),
+                bounds::SHUTDOWN_TIMEOUT,
             ),
         }
-    }
-
-    /// A duration of the web server, where zero would close every connection at once.
-    fn positive_duration(
-        &mut self,
-        path: &str,
-        value: Option<&str>,
-        default: Duration,
-    ) -> Duration {
-        let duration = self.duration(path, value, default);
-        if duration.is_zero() {
-            self.error(path, "must be greater than zero");
-            return default;
-        }
-        duration
     }
 
     fn auth(&mut self, raw: &raw::RawAuth) -> Option<InboundAuth> {
@@ -790,15 +782,6 @@ impl Validator<'_> {
             }
             (None, None) => None,
         }
-    }
-
-    /// A duration key without a row of its own in [`bounds`]: positive, at most a year.
-    #[allow(
-        dead_code,
-        reason = "every key has a row today; a new key gets these bounds until it has one"
-    )]
-    fn duration(&mut self, path: &str, value: Option<&str>, default: Duration) -> Duration {
-        self.duration_in(path, value, default, bounds::ANY)
     }
 
     /// A duration within `span`; on any error, `default` (itself within `span`).

@@ -32,8 +32,6 @@ const fn span(min: Duration, max_seconds: u64) -> Span {
 /// The smallest positive duration: "must be positive".
 const POSITIVE: Duration = Duration::from_nanos(1);
 
-/// Any duration key without a row of its own: positive and at most a year.
-pub(super) const ANY: Span = span(POSITIVE, 365 * DAY);
 /// `host.max_age`: 0 collects on every scrape.
 pub(super) const HOST_MAX_AGE: Span = span(Duration::ZERO, HOUR);
 /// `host.filesystem.mount_timeout`.
@@ -57,6 +55,14 @@ pub(super) const DEDUPE_WINDOW: Span = span(Duration::ZERO, 7 * DAY);
 /// `relay.rate_limit_pause`: at least a second, or a rate-limited robot is hammered.
 pub(super) const RATE_LIMIT_PAUSE: Span = span(Duration::from_secs(1), DAY);
 
+/// `web.header_read_timeout`, `body_read_timeout`, `idle_timeout`: zero would close
+/// every connection at once; beyond an hour a slow client holds its socket for hours.
+pub(super) const WEB_TIMEOUT: Span = span(POSITIVE, HOUR);
+/// `web.shutdown_timeout`: systemd and Kubernetes kill after 30 s by default.
+pub(super) const SHUTDOWN_TIMEOUT: Span = span(POSITIVE, 10 * MINUTE);
+
+/// `web.max_connections`.
+pub(super) const WEB_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
 /// `databases.*.max_connections`.
 pub(super) const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=100;
 /// `queries[].max_series`.
@@ -126,7 +132,7 @@ mod tests {
             "must be at least 100ms (got `0s`)"
         );
         assert_eq!(
-            ANY.check(Duration::ZERO, "0s").unwrap_err(),
+            SEND_TIMEOUT.check(Duration::ZERO, "0s").unwrap_err(),
             "must be positive (got `0s`)"
         );
         assert!(HOST_MAX_AGE.check(Duration::ZERO, "0s").is_ok());
@@ -139,7 +145,8 @@ mod tests {
     #[test]
     fn every_span_is_well_formed() {
         for span in [
-            ANY,
+            WEB_TIMEOUT,
+            SHUTDOWN_TIMEOUT,
             HOST_MAX_AGE,
             MOUNT_TIMEOUT,
             CONNECT_TIMEOUT,
@@ -152,7 +159,10 @@ mod tests {
             DEDUPE_WINDOW,
             RATE_LIMIT_PAUSE,
         ] {
-            assert!(span.min <= span.max && span.max <= ANY.max, "{span:?}");
+            assert!(
+                span.min <= span.max && span.max <= Duration::from_secs(365 * DAY),
+                "{span:?}"
+            );
         }
         // The default stale_after (3 × interval) of the longest interval is allowed.
         assert!(QUERY_INTERVAL.max * 3 <= STALE_AFTER.max);

@@ -467,11 +467,11 @@ fn web_server_limits_have_defaults_and_reject_zero() {
         "web:\n  header_read_timeout: 0s\n  body_read_timeout: 0ms\n  idle_timeout: 0s\n  max_connections: 0\n  shutdown_timeout: 0s\n",
     );
     for expected in [
-        "test.yaml:2:3: web.header_read_timeout: must be greater than zero",
-        "test.yaml:3:3: web.body_read_timeout: must be greater than zero",
-        "test.yaml:4:3: web.idle_timeout: must be greater than zero",
-        "test.yaml:5:3: web.max_connections: must be at least 1",
-        "test.yaml:6:3: web.shutdown_timeout: must be greater than zero",
+        "test.yaml:2:3: web.header_read_timeout: must be positive (got `0s`)",
+        "test.yaml:3:3: web.body_read_timeout: must be positive (got `0ms`)",
+        "test.yaml:4:3: web.idle_timeout: must be positive (got `0s`)",
+        "test.yaml:5:3: web.max_connections: must be at least 1 (got 0)",
+        "test.yaml:6:3: web.shutdown_timeout: must be positive (got `0s`)",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
