@@ -184,7 +184,7 @@ def run_shape(name, robot_port, work):
          "--log.level", "warn"],
         stdout=subprocess.DEVNULL, stderr=log)
     try:
-        deadline = time.time() + 20
+        deadline = time.time() + float(os.environ.get("STORM_START_TIMEOUT", "20"))
         while True:
             try:
                 metric(port, "lookout_build_info")

@@ -16,10 +16,11 @@ const KEY_LABELS: &[&str] = &["alertname", "severity", "instance", "job"];
 
 /// At most this many alerts of one view (a notification or a digest) are turned into
 /// [`AlertView`]s; the rest are counted (`alert_count`) and shown as "…另有 N 条告警".
-/// Five parts of the largest message (DingTalk, 20,000 bytes) hold about 1,000 one-line
-/// digest entries, so no alert that could be shown is ever left out, and a storm's
-/// memory is bounded by this, not by the number of alerts.
-pub const MAX_VIEW_ALERTS: usize = 2_000;
+/// Five parts of the largest message (DingTalk, 20,000 bytes) hold about 200 full alert
+/// blocks or 1,000 one-line digest entries of ~100 bytes, so an alert that could be shown
+/// is left out only when digest lines are shorter than that; a storm's memory is bounded
+/// by this, not by the number of alerts.
+pub const MAX_VIEW_ALERTS: usize = 1_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {
