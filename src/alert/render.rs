@@ -134,7 +134,7 @@ pub fn render(
     let template = templates.env.get_template(name).map_err(template_error)?;
     let mut macros = Macros {
         captured: template
-            .render_captured(Value::from(Serde(view)))
+            .render_captured(view.context())
             .map_err(template_error)?,
     };
     let title = macros

@@ -2,10 +2,12 @@
 //! in the configured zone, human durations in Chinese, silence links pre-filled.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
@@ -17,10 +19,10 @@ const KEY_LABELS: &[&str] = &["alertname", "severity", "instance", "job"];
 /// At most this many alerts of one view (a notification or a digest) are turned into
 /// [`AlertView`]s; the rest are counted (`alert_count`) and shown as "…另有 N 条告警".
 /// Five parts of the largest message (DingTalk, 20,000 bytes) hold about 200 full alert
-/// blocks or 1,000 one-line digest entries of ~100 bytes, so an alert that could be shown
+/// blocks or 2,000 one-line digest entries of 50 bytes, so an alert that could be shown
 /// is left out only when digest lines are shorter than that; a storm's memory is bounded
 /// by this, not by the number of alerts.
-pub const MAX_VIEW_ALERTS: usize = 1_000;
+pub const MAX_VIEW_ALERTS: usize = 2_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NotificationView {
@@ -47,8 +49,42 @@ pub struct NotificationView {
     pub severity_counts: BTreeMap<String, usize>,
     /// Every alert of the view, including those beyond [`MAX_VIEW_ALERTS`].
     pub alert_count: usize,
-    /// The first alerts (firing first), at most [`MAX_VIEW_ALERTS`].
-    pub alerts: Vec<AlertView>,
+    /// The first alerts (firing first), at most [`MAX_VIEW_ALERTS`]. Templates see them
+    /// through [`NotificationView::context`], one at a time.
+    #[serde(skip)]
+    pub alerts: Arc<[AlertView]>,
+}
+
+impl NotificationView {
+    /// The template context: every field, with `alerts` as a lazy list — an alert becomes
+    /// a template value only when a template reads it, so a context costs the same for
+    /// one alert or a thousand.
+    pub fn context(&self) -> Value {
+        minijinja::context! {
+            alerts => Value::from_object(AlertList(Arc::clone(&self.alerts))),
+            ..Value::from(Serde(self))
+        }
+    }
+}
+
+/// A view's alerts as a template sequence, converted on access.
+#[derive(Debug)]
+struct AlertList(Arc<[AlertView]>);
+
+impl Object for AlertList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0
+            .get(key.as_usize()?)
+            .map(|alert| Value::from(Serde(alert)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,7 +167,7 @@ pub fn build(n: &Notification, tz: Tz, now: DateTime<Utc>) -> NotificationView {
         notifications: 1,
         severity_counts,
         alert_count: n.alerts.len(),
-        alerts,
+        alerts: alerts.into(),
     }
 }
 
@@ -287,7 +323,7 @@ impl Digest {
             notifications: self.notifications,
             severity_counts: self.severity_counts,
             alert_count: self.alert_count,
-            alerts,
+            alerts: alerts.into(),
         }
     }
 }

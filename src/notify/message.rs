@@ -426,10 +426,7 @@ fn param(
 ) -> Result<String, Error> {
     let env = minijinja::Environment::new();
     let rendered = env
-        .render_str(
-            template,
-            minijinja::value::Value::from(minijinja::value::Serde(view)),
-        )
+        .render_str(template, view.context())
         .map_err(|source| Error::Param {
             name: name.to_owned(),
             source,
