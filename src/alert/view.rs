@@ -132,7 +132,7 @@ pub fn build(n: &Notification, tz: Tz, now: DateTime<Utc>) -> NotificationView {
         .or_else(|| {
             n.alerts
                 .iter()
-                .map(|a| severity_of(a))
+                .map(severity_of)
                 .min_by_key(|s| severity_rank(s))
                 .map(str::to_owned)
         })

@@ -38,6 +38,16 @@ pub fn dedupe_key(receiver: &str, n: &Notification) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The incident a notification belongs to — its receiver and Alertmanager group — as a
+/// short hex key: deliveries of one incident go out in the order they arrived.
+pub fn incident_key(receiver: &str, n: &Notification) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(receiver.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(n.group_key.as_bytes());
+    hex::encode(hasher.finalize().get(..16).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,14 +84,4 @@ mod tests {
         assert_ne!(a, dedupe_key("other", &parse(A)));
         assert_ne!(a, dedupe_key("r", &parse(A_RESTARTED)));
     }
-}
-
-/// The incident a notification belongs to — its receiver and Alertmanager group — as a
-/// short hex key: deliveries of one incident go out in the order they arrived.
-pub fn incident_key(receiver: &str, n: &Notification) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(receiver.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(n.group_key.as_bytes());
-    hex::encode(hasher.finalize().get(..16).unwrap_or_default())
 }
