@@ -298,18 +298,6 @@ fn alertmanager_config(lookout: &Lookout, token_file: &Path) -> String {
 // Observing.
 
 /// The text of every message the robot accepted (so correctly signed), oldest first.
-fn texts(mock: &DingTalkMock) -> Vec<String> {
-    mock.messages()
-        .iter()
-        .map(|message| {
-            message["markdown"]["text"]
-                .as_str()
-                .or(message["text"]["content"].as_str())
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
@@ -362,7 +350,9 @@ struct Pipeline<'a> {
 impl Pipeline<'_> {
     fn diagnostics(&self) -> String {
         let ratio = self.prometheus.query("shop_transaction_failure_ratio");
-        let headlines: Vec<String> = texts(self.mock)
+        let headlines: Vec<String> = self
+            .mock
+            .texts()
             .iter()
             .map(|text| first_line(text).to_owned())
             .collect();
@@ -551,7 +541,8 @@ fn a_failure_burst_in_mariadb_reaches_dingtalk_as_a_signed_alert_then_its_recove
             .all(|request| request.query.contains("timestamp=") && request.query.contains("sign=")),
         "every request carries timestamp and sign"
     );
-    let headlines: Vec<String> = texts(&mock)
+    let headlines: Vec<String> = mock
+        .texts()
         .iter()
         .map(|text| first_line(text).to_owned())
         .collect();

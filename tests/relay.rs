@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::exposition::{Exposition, labels};
 use support::mocks::{DingTalkMock, Misbehave, Times};
-use support::{Lookout, http_get, http_request, poll_until};
+use support::{Lookout, http_get, poll_until};
 
 fn notification(name: &str, alerts: &[(String, String)]) -> String {
     let alerts: Vec<_> = alerts
@@ -42,30 +42,6 @@ fn single(name: &str) -> String {
         name,
         &[("1".to_owned(), format!("{:016x}", fastrand::u64(..)))],
     )
-}
-
-fn post(lookout: &Lookout, body: &str) -> serde_json::Value {
-    let response = http_request(
-        "POST",
-        &lookout.url("/alertmanager/critical"),
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .expect("post a notification");
-    assert_eq!(response.status, 200, "{}", response.text());
-    response.json()
-}
-
-fn texts(mock: &DingTalkMock) -> Vec<String> {
-    mock.messages()
-        .iter()
-        .map(|m| {
-            m["markdown"]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
 }
 
 fn metrics(lookout: &Lookout) -> Exposition {
@@ -102,7 +78,10 @@ fn a_crash_mid_delivery_loses_nothing() {
     let mut lookout = Lookout::start_with_state(&config, state.path());
     let names: Vec<String> = (0..1000).map(|i| format!("Crash{i:04}")).collect();
     for name in &names {
-        assert_eq!(post(&lookout, &single(name))["status"], "accepted");
+        assert_eq!(
+            lookout.post_alerts("critical", &single(name))["status"],
+            "accepted"
+        );
     }
     poll_until(
         Duration::from_secs(60),
@@ -128,7 +107,7 @@ fn a_crash_mid_delivery_loses_nothing() {
         Duration::from_secs(120),
         "every notification delivered after the restart",
         || {
-            let texts = texts(&mock);
+            let texts = mock.texts();
             let missing = names
                 .iter()
                 .filter(|n| !texts.iter().any(|t| t.contains(n.as_str())))
@@ -166,7 +145,7 @@ fn an_alert_storm_stays_within_the_budget_and_represents_every_alert() {
             })
             .collect();
         all.extend(alerts.iter().cloned());
-        post(&lookout, &notification("StormAlert", &alerts));
+        lookout.post_alerts("critical", &notification("StormAlert", &alerts));
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(started.elapsed() < Duration::from_secs(60));
@@ -187,7 +166,7 @@ fn an_alert_storm_stays_within_the_budget_and_represents_every_alert() {
     assert!(busiest <= 20, "{busiest} messages in one minute");
     // Every alert shows by its id (single messages) or fingerprint (digests), or is
     // counted in a digest's "…另有 N 条告警".
-    let texts = texts(&mock);
+    let texts = mock.texts();
     let omitted: usize = texts
         .iter()
         .filter_map(|t| t.split("…另有 ").nth(1))
@@ -231,10 +210,10 @@ fn an_outage_is_ridden_out_and_a_bad_signature_becomes_a_dead_letter() {
     let lookout = Lookout::start(&config(&mock, &bad, "20/min", ""));
     mock.misbehave(Misbehave::Status(500), 4);
     for name in ["Outage1", "Outage2", "Outage3"] {
-        post(&lookout, &single(name));
+        lookout.post_alerts("critical", &single(name));
     }
     poll_until(Duration::from_secs(30), "delivery after the outage", || {
-        let texts = texts(&mock);
+        let texts = mock.texts();
         let done = ["Outage1", "Outage2", "Outage3"]
             .iter()
             .all(|n| texts.iter().any(|t| t.contains(n)));
@@ -299,8 +278,11 @@ fn the_same_notification_twice_is_delivered_once_until_the_window_passes() {
         "relay: { dedupe_window: 2s }\n",
     ));
     let body = single("Dedupe");
-    assert_eq!(post(&lookout, &body)["status"], "accepted");
-    assert_eq!(post(&lookout, &body)["status"], "duplicate");
+    assert_eq!(lookout.post_alerts("critical", &body)["status"], "accepted");
+    assert_eq!(
+        lookout.post_alerts("critical", &body)["status"],
+        "duplicate"
+    );
     poll_until(Duration::from_secs(10), "the first delivery", || {
         if mock.messages().len() == 1 {
             Ok(())
@@ -310,7 +292,7 @@ fn the_same_notification_twice_is_delivered_once_until_the_window_passes() {
     });
     std::thread::sleep(Duration::from_millis(2200));
     assert_eq!(
-        post(&lookout, &body)["status"],
+        lookout.post_alerts("critical", &body)["status"],
         "accepted",
         "after the window it is new again"
     );
@@ -336,7 +318,7 @@ fn sigterm_lets_the_send_in_flight_finish_and_keeps_the_rest_for_later() {
     let config = config(&mock, "", "1000/s", "");
     let mut lookout = Lookout::start_with_state(&config, state.path());
     for name in ["Grace1", "Grace2", "Grace3"] {
-        post(&lookout, &single(name));
+        lookout.post_alerts("critical", &single(name));
     }
     poll_until(Duration::from_secs(10), "a send in flight", || {
         if mock.requests().is_empty() {
@@ -345,7 +327,7 @@ fn sigterm_lets_the_send_in_flight_finish_and_keeps_the_rest_for_later() {
             Ok(())
         }
     });
-    let before = texts(&mock).len();
+    let before = mock.texts().len();
     lookout.signal("TERM");
     let status = lookout.wait_exit(Duration::from_secs(15));
     assert!(
@@ -353,7 +335,7 @@ fn sigterm_lets_the_send_in_flight_finish_and_keeps_the_rest_for_later() {
         "exit {status:?}\n{}",
         lookout.logs()
     );
-    let delivered = texts(&mock).len();
+    let delivered = mock.texts().len();
     // The send in flight at SIGTERM finished (at most one per channel); no new one started.
     assert!(
         delivered <= before + 1 && delivered < 3,
@@ -366,7 +348,7 @@ fn sigterm_lets_the_send_in_flight_finish_and_keeps_the_rest_for_later() {
         Duration::from_secs(30),
         "the rest delivered after the restart",
         || {
-            let texts = texts(&mock);
+            let texts = mock.texts();
             let all = ["Grace1", "Grace2", "Grace3"]
                 .iter()
                 .all(|n| texts.iter().any(|t| t.contains(n)));
@@ -377,5 +359,5 @@ fn sigterm_lets_the_send_in_flight_finish_and_keeps_the_rest_for_later() {
             }
         },
     );
-    assert_eq!(texts(&mock).len(), 3, "nothing sent twice");
+    assert_eq!(mock.texts().len(), 3, "nothing sent twice");
 }

@@ -15,19 +15,6 @@ use support::{Alertmanager, Lookout, http_get, poll_until};
 
 const TOKEN: &str = "am-bearer-t0ken";
 
-fn texts(mock: &DingTalkMock) -> Vec<String> {
-    mock.messages()
-        .iter()
-        .map(|m| {
-            m["markdown"]["text"]
-                .as_str()
-                .or(m["text"]["content"].as_str())
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
 fn lookout_config(
     mock: &DingTalkMock,
     token_file: &std::path::Path,
@@ -124,7 +111,7 @@ fn alertmanager_delivers_signed_firing_then_resolved_and_a_wrong_token_gets_401(
         Duration::from_secs(30),
         "the firing message at the mock",
         || {
-            let texts = texts(&mock);
+            let texts = mock.texts();
             if texts.iter().any(|t| t.contains("【告警】RelayE2E")) {
                 Ok(())
             } else {
@@ -151,7 +138,7 @@ fn alertmanager_delivers_signed_firing_then_resolved_and_a_wrong_token_gets_401(
         Duration::from_secs(30),
         "the resolved message at the mock",
         || {
-            let texts = texts(&mock);
+            let texts = mock.texts();
             if texts.iter().any(|t| t.contains("【恢复】RelayE2E")) {
                 Ok(())
             } else {
@@ -170,7 +157,7 @@ fn alertmanager_delivers_signed_firing_then_resolved_and_a_wrong_token_gets_401(
         }
     });
     assert!(
-        !texts(&mock).iter().any(|t| t.contains("WrongTokenAlert")),
+        !mock.texts().iter().any(|t| t.contains("WrongTokenAlert")),
         "an unauthenticated alert was delivered"
     );
     assert!(am.logs().contains("401"), "Alertmanager saw the 401");
@@ -204,7 +191,7 @@ fn an_unusable_state_dir_gets_503_until_it_works_then_alertmanager_delivers() {
             }
         },
     );
-    assert!(texts(&mock).is_empty());
+    assert!(mock.texts().is_empty());
     assert_eq!(
         http_get(&lookout.url("/-/ready"), &[]).unwrap().status,
         503,
@@ -218,7 +205,7 @@ fn an_unusable_state_dir_gets_503_until_it_works_then_alertmanager_delivers() {
         Duration::from_secs(60),
         "delivery after the state dir works",
         || {
-            let texts = texts(&mock);
+            let texts = mock.texts();
             if texts.iter().any(|t| t.contains("StateDirAlert")) {
                 Ok(())
             } else {

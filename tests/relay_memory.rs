@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::exposition::Exposition;
 use support::mocks::DingTalkMock;
-use support::{Lookout, http_get, http_request, poll_until};
+use support::{Lookout, http_get, poll_until};
 
 /// Peak RSS allowed for the debug build in these shapes.
 const PEAK_RSS_MB: f64 = 80.0;
@@ -79,17 +79,6 @@ channels:
     ))
 }
 
-fn post(lookout: &Lookout, body: &str) {
-    let response = http_request(
-        "POST",
-        &lookout.url("/alertmanager/storm"),
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .expect("post a notification");
-    assert_eq!(response.status, 200, "{}", response.text());
-}
-
 fn drained(lookout: &Lookout) {
     poll_until(Duration::from_secs(120), "nothing pending", || {
         let body = http_get(&lookout.url("/metrics"), &[])
@@ -122,7 +111,7 @@ fn a_digest_of_45070_alerts_stays_within_bounded_memory() {
     let mock = DingTalkMock::start("memory-robot-0", None);
     let lookout = start(&mock, 1);
     for n in 0..90 {
-        post(&lookout, &notification(n, 500 + usize::from(n < 70), false));
+        lookout.post_alerts("storm", &notification(n, 500 + usize::from(n < 70), false));
     }
     drained(&lookout);
     let peak = peak_rss_mb(&lookout);
@@ -151,7 +140,7 @@ fn a_1_mib_notification_to_two_channels_stays_within_bounded_memory() {
         "{} bytes: a 1 MiB notification",
         body.len()
     );
-    post(&lookout, &body);
+    lookout.post_alerts("storm", &body);
     drained(&lookout);
     let peak = peak_rss_mb(&lookout);
     eprintln!(

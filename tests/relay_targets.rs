@@ -16,6 +16,16 @@ use support::{Lookout, poll_until};
 
 /// A notification of group `group` with `alerts` alerts, each with a long summary so a
 /// digest of a few notifications needs several parts.
+/// Waits until the mock accepted exactly `n` messages.
+fn wait_for_messages(mock: &DingTalkMock, n: usize, what: &str) {
+    poll_until(Duration::from_secs(10), what, || {
+        match mock.messages().len() {
+            count if count == n => Ok(()),
+            count => Err(format!("{count} messages")),
+        }
+    });
+}
+
 fn notification(group: &str, status: &str, alerts: usize, summary_len: usize) -> String {
     let alerts: Vec<_> = (0..alerts)
         .map(|i| {
@@ -38,29 +48,6 @@ fn notification(group: &str, status: &str, alerts: usize, summary_len: usize) ->
     .to_string()
 }
 
-fn post(lookout: &Lookout, body: &str) {
-    let response = http_request(
-        "POST",
-        &lookout.url("/alertmanager/critical"),
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .expect("post a notification");
-    assert_eq!(response.status, 200, "{}", response.text());
-}
-
-fn texts(mock: &DingTalkMock) -> Vec<String> {
-    mock.messages()
-        .iter()
-        .map(|m| {
-            m["markdown"]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
 #[test]
 fn channels_sharing_a_robot_share_its_budget() {
     let mock = DingTalkMock::start("shared-robot", Some("SECops"));
@@ -77,8 +64,8 @@ receivers:
 "
     ));
     for i in 0..6 {
-        post(
-            &lookout,
+        lookout.post_alerts(
+            "critical",
             &notification(&format!("Shared{i}"), "firing", 1, 4),
         );
     }
@@ -118,7 +105,7 @@ relay: {{ rate_limit_pause: 1h }}
         Misbehave::err_code("isv.BUSINESS_LIMIT_CONTROL", "触发分钟级流控Permits:1"),
         1,
     );
-    post(&lookout, &notification("PauseOne", "firing", 1, 2));
+    lookout.post_alerts("critical", &notification("PauseOne", "firing", 1, 2));
     let to = |number: &str| {
         mock.sent()
             .iter()
@@ -137,7 +124,7 @@ relay: {{ rate_limit_pause: 1h }}
     lookout.kill9();
 
     let lookout = Lookout::start_with_state(&config, state.path());
-    post(&lookout, &notification("PauseTwo", "firing", 1, 2));
+    lookout.post_alerts("critical", &notification("PauseTwo", "firing", 1, 2));
     poll_until(
         Duration::from_secs(10),
         "the second notification to reach the unpaused number",
@@ -170,7 +157,7 @@ receivers:
     // The firing message meets one 500 and backs off for 2 s; the resolved one arrives
     // meanwhile and must wait for it.
     mock.misbehave(Misbehave::Status(500), 1);
-    post(&lookout, &notification("Order", "firing", 1, 2));
+    lookout.post_alerts("critical", &notification("Order", "firing", 1, 2));
     poll_until(
         Duration::from_secs(5),
         "the failed attempt",
@@ -179,14 +166,14 @@ receivers:
             _ => Ok(()),
         },
     );
-    post(&lookout, &notification("Order", "resolved", 1, 2));
+    lookout.post_alerts("critical", &notification("Order", "resolved", 1, 2));
     poll_until(Duration::from_secs(15), "both messages", || {
-        match texts(&mock).len() {
+        match mock.texts().len() {
             2 => Ok(()),
             n => Err(format!("{n} delivered\n{}", lookout.logs())),
         }
     });
-    let texts = texts(&mock);
+    let texts = mock.texts();
     assert!(
         texts[0].contains("【告警】") && texts[1].contains("【恢复】"),
         "firing first, then resolved: {texts:?}"
@@ -197,8 +184,8 @@ receivers:
 /// takes one by one, and a digest of them needs several DingTalk parts.
 fn pile_up(lookout: &Lookout) {
     for i in 0..12 {
-        post(
-            lookout,
+        lookout.post_alerts(
+            "critical",
             &notification(&format!("Digest{i}"), "firing", 50, 60),
         );
     }
@@ -242,14 +229,7 @@ fn a_digest_part_that_fails_does_not_resend_the_parts_delivered() {
     // once a reload raises the budget.
     let lookout = Lookout::start(&digest_config(&mock, "1/h"));
     pile_up(&lookout);
-    poll_until(
-        Duration::from_secs(10),
-        "the first message",
-        || match mock.messages().len() {
-            1 => Ok(()),
-            n => Err(format!("{n} messages")),
-        },
-    );
+    wait_for_messages(&mock, 1, "the first message");
     // The digest's second part fails once.
     mock.misbehave(Misbehave::Status(500), Times::After { skip: 1, count: 1 });
     std::fs::write(lookout.config_path(), digest_config(&mock, "10/min")).expect("rewrite");
@@ -286,14 +266,7 @@ fn a_digest_killed_mid_way_resumes_at_its_next_part() {
     let state = tempfile::tempdir().expect("state dir");
     let mut lookout = Lookout::start_with_state(&digest_config(&mock, "1/h"), state.path());
     pile_up(&lookout);
-    poll_until(
-        Duration::from_secs(10),
-        "the first message",
-        || match mock.messages().len() {
-            1 => Ok(()),
-            n => Err(format!("{n} messages")),
-        },
-    );
+    wait_for_messages(&mock, 1, "the first message");
     lookout.kill9();
     // On restart the budget allows the digest; its second part hangs, and lookout is
     // killed while it does.
@@ -346,16 +319,9 @@ receivers:
         )
     };
     let lookout = Lookout::start(&config("1/h"));
-    post(&lookout, &notification("RateOne", "firing", 1, 2));
-    post(&lookout, &notification("RateTwo", "firing", 1, 2));
-    poll_until(
-        Duration::from_secs(10),
-        "the first message",
-        || match mock.messages().len() {
-            1 => Ok(()),
-            n => Err(format!("{n} messages")),
-        },
-    );
+    lookout.post_alerts("critical", &notification("RateOne", "firing", 1, 2));
+    lookout.post_alerts("critical", &notification("RateTwo", "firing", 1, 2));
+    wait_for_messages(&mock, 1, "the first message");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(mock.messages().len(), 1, "1/h holds the second one back");
     std::fs::write(lookout.config_path(), config("20/min")).expect("rewrite");

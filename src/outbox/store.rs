@@ -85,6 +85,37 @@ enum Op {
     Run(Job),
 }
 
+/// The SQL condition "no earlier delivery of `d`'s incident on its channel holds it back"
+/// (`?2` is now): for a delivery going out alone, any earlier pending one holds it back;
+/// for one going into a digest, only an earlier one that is not due or is in an open
+/// digest (the others go out in the same digest, before it).
+macro_rules! unblocked {
+    (UNBLOCKED_ALONE) => {
+        "NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel
+         AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)"
+    };
+    (UNBLOCKED_IN_DIGEST) => {
+        "NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel
+         AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id
+         AND (e.next_attempt_at_ms > ?2 OR e.digest_id IS NOT NULL))"
+    };
+}
+
+/// Due deliveries of channel `?1` at `?2` after id `?3`, oldest first, with their payload.
+macro_rules! due_query {
+    ($unblocked:ident) => {
+        concat!(
+            "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts,
+                    n.received_at_ms, d.sent_parts, d.too_long
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+             WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
+               AND d.digest_id IS NULL AND d.id > ?3 AND ",
+            unblocked!($unblocked),
+            " ORDER BY d.id"
+        )
+    };
+}
+
 /// Handle to the outbox; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -198,20 +229,9 @@ impl Outbox {
         let channel = channel.to_owned();
         self.run(move |conn| {
             let mut statement = conn.prepare_cached(if alone {
-                "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts, n.received_at_ms, d.sent_parts, d.too_long
-                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-                 WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
-                   AND d.digest_id IS NULL AND d.id > ?3 AND NOT EXISTS (SELECT 1 FROM deliveries e
-                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)
-                 ORDER BY d.id"
+                due_query!(UNBLOCKED_ALONE)
             } else {
-                "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts, n.received_at_ms, d.sent_parts, d.too_long
-                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-                 WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
-                   AND d.digest_id IS NULL AND d.id > ?3 AND NOT EXISTS (SELECT 1 FROM deliveries e
-                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id
-                         AND (e.next_attempt_at_ms > ?2 OR e.digest_id IS NOT NULL))
-                 ORDER BY d.id"
+                due_query!(UNBLOCKED_IN_DIGEST)
             })?;
             let mut rows = statement.query(params![channel, now_ms, after_id])?;
             let (mut out, mut bytes) = (Vec::new(), 0usize);
@@ -228,7 +248,11 @@ impl Outbox {
                     payload,
                     attempts: r.get(5)?,
                     received_at_ms: r.get(6)?,
-                    sent_parts: sent.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                    sent_parts: sent
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
                     too_long: r.get(8)?,
                 });
             }
@@ -241,12 +265,11 @@ impl Outbox {
     pub async fn due_count(&self, channel: &str, now_ms: i64) -> Result<usize, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
-            conn.prepare_cached(
-                "SELECT COUNT(*) FROM deliveries d WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
-                   AND d.digest_id IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
-                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id
-                         AND (e.next_attempt_at_ms > ?2 OR e.digest_id IS NOT NULL))",
-            )?
+            conn.prepare_cached(concat!(
+                "SELECT COUNT(*) FROM deliveries d WHERE d.channel = ?1 AND d.state = 'pending'
+                     AND d.next_attempt_at_ms <= ?2 AND d.digest_id IS NULL AND ",
+                unblocked!(UNBLOCKED_IN_DIGEST)
+            ))?
             .query_row(params![channel, now_ms], |r| r.get::<_, i64>(0))
             .map(|n| usize::try_from(n).unwrap_or(0))
         })
@@ -259,10 +282,11 @@ impl Outbox {
         let channel = channel.to_owned();
         self.run(move |conn| {
             conn.query_row(
-                "SELECT MIN(d.next_attempt_at_ms) FROM deliveries d WHERE d.channel = ?1 AND d.state = 'pending'
-                   AND d.digest_id IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
-                       WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id
-                         AND (e.next_attempt_at_ms > ?2 OR e.digest_id IS NOT NULL))",
+                concat!(
+                    "SELECT MIN(d.next_attempt_at_ms) FROM deliveries d WHERE d.channel = ?1
+                     AND d.state = 'pending' AND d.digest_id IS NULL AND ",
+                    unblocked!(UNBLOCKED_IN_DIGEST)
+                ),
                 params![channel, now_ms],
                 |r| r.get(0),
             )

@@ -123,6 +123,20 @@ impl Lookout {
         format!("{}{path}", self.base_url())
     }
 
+    /// Posts an Alertmanager notification to `/alertmanager/{receiver}` and asserts it
+    /// was accepted (200); returns the answer's JSON.
+    pub(crate) fn post_alerts(&self, receiver: &str, body: &str) -> serde_json::Value {
+        let response = super::http_request(
+            "POST",
+            &self.url(&format!("/alertmanager/{receiver}")),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .expect("post a notification");
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json()
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.process.pid()
     }

@@ -304,6 +304,20 @@ impl DingTalkMock {
             .collect()
     }
 
+    /// The text of each delivered message (markdown or plain), oldest first.
+    pub(crate) fn texts(&self) -> Vec<String> {
+        self.messages()
+            .iter()
+            .map(|m| {
+                m["markdown"]["text"]
+                    .as_str()
+                    .or(m["text"]["content"].as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
     /// For each delivered message, the mobiles it actually pings.
     pub(crate) fn pings(&self) -> Vec<Vec<String>> {
         self.messages().iter().map(pinged_mobiles).collect()
