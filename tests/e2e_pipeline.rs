@@ -297,8 +297,6 @@ fn alertmanager_config(lookout: &Lookout, token_file: &Path) -> String {
 // ---------------------------------------------------------------------------------------
 // Observing.
 
-/// The text of every message the robot accepted (so correctly signed), oldest first.
-
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
