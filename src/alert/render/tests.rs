@@ -450,9 +450,10 @@ fn a_digest_of_a_huge_backlog_is_bounded_and_counts_every_alert() {
         shrink: false,
     };
     let messages = message::prepare_with(&dingtalk(), &Templates::builtin(), &v, &options).unwrap();
-    assert_eq!(messages.len(), MAX_PARTS);
+    assert!(messages.len() <= MAX_PARTS);
     let shown: usize = messages.iter().map(|m| m.alerts).sum();
     let omitted: usize = messages.iter().map(|m| m.omitted).sum();
+    assert_eq!(shown, view::MAX_VIEW_ALERTS, "the alerts kept all fit");
     assert_eq!(
         shown + omitted,
         v.alert_count,
