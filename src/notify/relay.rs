@@ -156,6 +156,7 @@ impl Relay {
                 receiver: receiver.to_owned(),
                 dedupe_key: key::dedupe_key(receiver, notification),
                 payload,
+                summary: outbox::store::summary(notification),
                 channels: channels.clone(),
                 received_at_ms: now,
                 dedupe_since_ms: now - window,
