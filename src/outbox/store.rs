@@ -366,7 +366,9 @@ impl Outbox {
             let mut after = 0;
             loop {
                 let batch = self
-                    .run(move |conn| prune_batch(conn, max_bytes, dedupe_since_ms, with_dead, after))
+                    .run(move |conn| {
+                        prune_batch(conn, max_bytes, dedupe_since_ms, with_dead, after)
+                    })
                     .await?;
                 report.removed += batch.removed;
                 report.emptied += batch.emptied;
@@ -551,16 +553,16 @@ fn prune_batch(
             if excess <= 0 {
                 break;
             }
+            batch.next = Some(*id);
             if *received_at_ms < dedupe_since_ms {
                 forget_deliveries.execute([id])?;
                 forget.execute([id])?;
                 batch.removed += 1;
-            } else {
+            } else if *bytes > 0 {
                 empty.execute([id])?;
                 batch.emptied += 1;
             }
             excess -= bytes;
-            batch.next = Some(*id);
         }
     }
     tx.commit()?;
@@ -645,10 +647,8 @@ pub fn summary(n: &Notification) -> String {
 
 /// [`summary`] of a stored payload (schema version 1 rows, which had none).
 fn summarize_payload(payload: &str) -> String {
-    Notification::parse(payload.as_bytes()).map_or_else(
-        |_| "(unreadable payload)".to_owned(),
-        |n| summary(&n),
-    )
+    Notification::parse(payload.as_bytes())
+        .map_or_else(|_| "(unreadable payload)".to_owned(), |n| summary(&n))
 }
 
 pub fn now_ms() -> i64 {

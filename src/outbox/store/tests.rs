@@ -209,26 +209,44 @@ async fn the_size_bound_drops_old_payloads_and_never_pending_ones() {
     // Two pending notifications, then 20 delivered and 4 dead ones, 256 KiB each.
     for i in 0..2 {
         let payload = large_payload(&format!("Pending{i}"), 256 * 1024);
-        outbox.accept(with_payload(&format!("p{i}"), &["a"], 1_000, payload)).await.unwrap();
+        outbox
+            .accept(with_payload(&format!("p{i}"), &["a"], 1_000, payload))
+            .await
+            .unwrap();
     }
     for i in 0..24 {
         let payload = large_payload(&format!("Old{i}"), 256 * 1024);
-        outbox.accept(with_payload(&format!("o{i}"), &["b"], 1_000 + i, payload)).await.unwrap();
+        outbox
+            .accept(with_payload(&format!("o{i}"), &["b"], 1_000 + i, payload))
+            .await
+            .unwrap();
     }
     let rows = outbox.due("b", 10_000, 100).await.unwrap();
     let (dead, delivered) = rows.split_at(4);
-    outbox.dead(dead.iter().map(|r| r.id).collect(), "bad".into(), 2_000).await.unwrap();
-    outbox.delivered(delivered.iter().map(|r| r.id).collect(), 2_000).await.unwrap();
+    outbox
+        .dead(dead.iter().map(|r| r.id).collect(), "bad".into(), 2_000)
+        .await
+        .unwrap();
+    outbox
+        .delivered(delivered.iter().map(|r| r.id).collect(), 2_000)
+        .await
+        .unwrap();
     assert!(outbox.storage().await.unwrap().used_bytes > 6 * mb);
 
     // A 2 MiB bound: delivered payloads go, oldest first; dead letters stay.
     let report = outbox.prune_to_size(2 * mb, 1_000_000).await.unwrap();
     assert!(report.used_bytes <= 2 * mb, "{report:?}");
     assert_eq!(report.emptied, 0, "nothing is inside the dedupe window");
-    assert_eq!(outbox.storage().await.unwrap().used_bytes, report.used_bytes);
+    assert_eq!(
+        outbox.storage().await.unwrap().used_bytes,
+        report.used_bytes
+    );
     let stats = outbox.stats().await.unwrap();
     assert_eq!((stats[0].channel.as_str(), stats[0].pending), ("a", 2));
-    assert_eq!(stats[1].dead, 4, "dead letters are kept while delivered rows suffice");
+    assert_eq!(
+        stats[1].dead, 4,
+        "dead letters are kept while delivered rows suffice"
+    );
     assert_eq!(stats[1].delivered, 24 - 4 - report.removed as i64);
     let kept = outbox.latest(None, 100).await.unwrap();
     assert!(
@@ -245,7 +263,10 @@ async fn the_size_bound_drops_old_payloads_and_never_pending_ones() {
     let pending = outbox.due("a", 10_000, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
     for row in &pending {
-        assert_eq!(row.payload.len(), large_payload("Pending0", 256 * 1024).len());
+        assert_eq!(
+            row.payload.len(),
+            large_payload("Pending0", 256 * 1024).len()
+        );
     }
 }
 
@@ -255,15 +276,24 @@ async fn the_size_bound_keeps_the_dedupe_window() {
     let outbox = Outbox::open(dir.path()).unwrap();
     let now = 10_000_000;
     let payload = large_payload("Recent", 512 * 1024);
-    outbox.accept(with_payload("recent", &["a"], now, payload.clone())).await.unwrap();
+    outbox
+        .accept(with_payload("recent", &["a"], now, payload.clone()))
+        .await
+        .unwrap();
     let due = outbox.due("a", now, 10).await.unwrap();
     outbox.delivered(vec![due[0].id], now).await.unwrap();
-    let report = outbox.prune_to_size(64 * 1024, now - 600_000).await.unwrap();
+    let report = outbox
+        .prune_to_size(64 * 1024, now - 600_000)
+        .await
+        .unwrap();
     assert_eq!((report.removed, report.emptied), (0, 1));
     assert!(report.used_bytes < 128 * 1024, "{report:?}");
     // Its row stays: the same notification is still a duplicate, and `/` still shows it.
     assert!(matches!(
-        outbox.accept(with_payload("recent", &["a"], now + 1_000, payload)).await.unwrap(),
+        outbox
+            .accept(with_payload("recent", &["a"], now + 1_000, payload))
+            .await
+            .unwrap(),
         Accepted::Duplicate { .. }
     ));
     let rows = outbox.latest(None, 10).await.unwrap();
@@ -331,8 +361,20 @@ async fn a_version_1_outbox_migrates_forward() {
     assert_eq!(
         outbox.stats().await.unwrap(),
         vec![
-            ChannelStats { channel: "a".into(), pending: 1, oldest_pending_ms: Some(1000), delivered: 1, dead: 0 },
-            ChannelStats { channel: "b".into(), pending: 1, oldest_pending_ms: Some(500), delivered: 0, dead: 1 },
+            ChannelStats {
+                channel: "a".into(),
+                pending: 1,
+                oldest_pending_ms: Some(1000),
+                delivered: 1,
+                dead: 0
+            },
+            ChannelStats {
+                channel: "b".into(),
+                pending: 1,
+                oldest_pending_ms: Some(500),
+                delivered: 0,
+                dead: 1
+            },
         ]
     );
     let summaries: Vec<String> = outbox
@@ -344,12 +386,20 @@ async fn a_version_1_outbox_migrates_forward() {
         .collect();
     assert_eq!(
         summaries,
-        ["(unreadable payload)", "(unreadable payload)", "firing X ×1", "firing X ×1"]
+        [
+            "(unreadable payload)",
+            "(unreadable payload)",
+            "firing X ×1",
+            "firing X ×1"
+        ]
     );
     // The counts follow new rows and state changes from here on.
     outbox.accept(new("k3", &["a"], 2_000)).await.unwrap();
     let due = outbox.due("a", 2_000, 10).await.unwrap();
-    outbox.delivered(due.iter().map(|r| r.id).collect(), 3_000).await.unwrap();
+    outbox
+        .delivered(due.iter().map(|r| r.id).collect(), 3_000)
+        .await
+        .unwrap();
     let a = &outbox.stats().await.unwrap()[0];
     assert_eq!((a.pending, a.delivered, a.oldest_pending_ms), (0, 3, None));
     // And it opens again without migrating twice.
@@ -370,7 +420,10 @@ async fn statistics_and_the_status_page_use_indexes() {
                 .read(move |c| {
                     let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
                     let rows = statement.query_map(
-                        rusqlite::params_from_iter(std::iter::repeat_n("dead", sql.matches('?').count())),
+                        rusqlite::params_from_iter(std::iter::repeat_n(
+                            "dead",
+                            sql.matches('?').count(),
+                        )),
                         |r| r.get::<_, String>(3),
                     )?;
                     rows.collect::<Result<Vec<_>, _>>()
@@ -381,11 +434,20 @@ async fn statistics_and_the_status_page_use_indexes() {
         }
     };
     let stats = plan(STATS_SQL).await;
-    assert!(stats.contains("USING COVERING INDEX deliveries_pending (channel=?)"), "{stats}");
+    assert!(
+        stats.contains("USING COVERING INDEX deliveries_pending (channel=?)"),
+        "{stats}"
+    );
     assert!(!stats.contains("SCAN d"), "{stats}");
     let dead = plan(LATEST_IN_STATE_SQL).await;
     assert!(dead.contains("deliveries_dead"), "{dead}");
-    assert!(!dead.contains("SCAN d\n") && !dead.ends_with("SCAN d"), "{dead}");
+    assert!(
+        !dead.contains("SCAN d\n") && !dead.ends_with("SCAN d"),
+        "{dead}"
+    );
     let latest = plan(LATEST_SQL).await;
-    assert!(latest.contains("SEARCH n USING INTEGER PRIMARY KEY"), "{latest}");
+    assert!(
+        latest.contains("SEARCH n USING INTEGER PRIMARY KEY"),
+        "{latest}"
+    );
 }
