@@ -376,3 +376,47 @@ receivers:
         lookout.logs()
     );
 }
+
+/// `relay.retention`: defaults, and bad values named with file, line and key path.
+#[test]
+fn retention_is_configured_with_positioned_errors() {
+    use lookout::config::{Sources, parse_str};
+    let config = parse_str("r.yaml", "", &Sources::system()).expect("empty config");
+    let retention = &config.relay.retention;
+    assert_eq!(
+        (retention.delivered, retention.dead, retention.max_bytes),
+        (
+            Duration::from_secs(7 * 86_400),
+            Duration::from_secs(30 * 86_400),
+            256 * 1024 * 1024
+        )
+    );
+    let config = parse_str(
+        "r.yaml",
+        "relay:\n  retention: { delivered: 2d, dead: 1w, max_bytes: 64MiB }\n",
+        &Sources::system(),
+    );
+    let config = config.map_err(|e| e.to_string());
+    let retention = &config.as_ref().expect("valid retention").relay.retention;
+    assert_eq!(retention.max_bytes, 64 * 1024 * 1024);
+    assert_eq!(retention.delivered, Duration::from_secs(2 * 86_400));
+    let bad = "relay:
+  dedupe_window: 1h
+  retention:
+    delivered: 10m
+    dead: soon
+    max_bytes: 12 parsecs
+    keep: forever
+";
+    let error = parse_str("r.yaml", bad, &Sources::system())
+        .expect_err("bad retention")
+        .to_string();
+    for expected in [
+        "r.yaml:4:5: relay.retention.delivered: must be at least relay.dedupe_window (1h)",
+        "r.yaml:5:5: relay.retention.dead: invalid duration `soon`",
+        "r.yaml:6:5: relay.retention.max_bytes: unknown size unit",
+        "r.yaml:7:5: relay.retention.keep: unknown key `keep`",
+    ] {
+        assert!(error.contains(expected), "{expected}\nnot in:\n{error}");
+    }
+}

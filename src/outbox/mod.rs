@@ -8,6 +8,15 @@
 //!   attempts, the next attempt time, the last error, and which parts were already sent.
 //! - `sends`: one row per message sent to a target, kept for an hour, so rate budgets
 //!   survive a restart.
+//! - `delivery_counts`: rows per (channel, state), kept by triggers on `deliveries`, so
+//!   the per-second statistics cost the same at 300k rows as at 3 (schema version 2).
+//!   Each delivery row carries its notification's summary ("firing HighCPU ×3"),
+//!   computed at accept time, so the status page never reads a payload.
+//!
+//! # Connections
+//! The writer thread owns the only read-write connection. The status page and the
+//! statistics read on a separate read-only connection (WAL readers never block the
+//! writer), so no read queues in front of a webhook's commit.
 //!
 //! # Invariants
 //! - **Invariant:** the webhook answers 2xx only after the notification and all its
@@ -20,8 +29,13 @@
 //!   with start times) accepted again within the dedupe window creates no new rows.
 //! - Parts already sent are recorded as they go, so a retry or a restart does not resend
 //!   them.
-//! - Retention: delivered rows are kept 7 days and dead letters 30 days (for the status
-//!   page and the dedupe window), then pruned with their notifications.
+//! - Retention (`relay.retention`, applied by `notify::retention`): delivered rows are
+//!   kept 7 days and dead letters 30 days (for the status page and the dedupe window),
+//!   then pruned with their notifications. When the pages in use exceed `max_bytes`, the
+//!   oldest notifications without pending rows go first — fully delivered ones, then ones
+//!   with dead letters — deleted if older than the dedupe window, otherwise kept without
+//!   their payload (the dedupe key and summary stay). **Invariant:** a notification with
+//!   a pending delivery keeps its payload whatever the size.
 //!
 //! # Recovery
 //! Nothing to do: on start every `pending` row whose `next_attempt_at` has passed is due
