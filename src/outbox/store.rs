@@ -325,24 +325,37 @@ impl Outbox {
     }
 
     /// Forgets delivered rows older than `keep_delivered_ms` and dead letters older than
-    /// `keep_dead_ms`, then notifications no delivery row refers to any more.
+    /// `keep_dead_ms`, then their notifications once no delivery row refers to them.
     pub async fn prune(
         &self,
         now_ms: i64,
         keep_delivered_ms: i64,
         keep_dead_ms: i64,
     ) -> Result<usize, Error> {
+        const OLD: &str = "(state = 'delivered' AND updated_at_ms < ?1) OR (state = 'dead' AND updated_at_ms < ?2)";
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            let mut removed = tx.execute(
-                "DELETE FROM deliveries WHERE (state = 'delivered' AND updated_at_ms < ?1) OR (state = 'dead' AND updated_at_ms < ?2)",
-                params![now_ms - keep_delivered_ms, now_ms - keep_dead_ms],
-            )?;
-            removed += tx.execute(
-                "DELETE FROM notifications WHERE received_at_ms < ?1
-                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = notifications.id)",
-                params![now_ms - keep_delivered_ms],
-            )?;
+            let cutoffs = params![now_ms - keep_delivered_ms, now_ms - keep_dead_ms];
+            // The notifications to look at come from the narrow deliveries rows: reading
+            // `notifications.received_at_ms`, stored after the payload, would walk every
+            // payload's overflow pages.
+            let ids: Vec<i64> = tx
+                .prepare(&format!(
+                    "SELECT DISTINCT notification_id FROM deliveries WHERE {OLD}"
+                ))?
+                .query_map(cutoffs, |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut removed =
+                tx.execute(&format!("DELETE FROM deliveries WHERE {OLD}"), cutoffs)?;
+            {
+                let mut forget = tx.prepare(
+                    "DELETE FROM notifications WHERE id = ?1
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = ?1)",
+                )?;
+                for id in ids {
+                    removed += forget.execute([id])?;
+                }
+            }
             tx.commit()?;
             Ok(removed)
         })
