@@ -104,7 +104,11 @@ fn main() -> Result<(), Error> {
             .query_map([], |r| r.get::<_, i64>(1))?
             .collect::<Result<_, _>>()?;
         old.push(started.elapsed());
-        assert_eq!(counted.iter().sum::<i64>(), pending, "both count the same rows");
+        assert_eq!(
+            counted.iter().sum::<i64>(),
+            pending,
+            "both count the same rows"
+        );
     }
     summary("stats", new);
     summary("stats_v1", old);

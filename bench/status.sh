@@ -41,7 +41,8 @@ if [[ -z ${LOOKOUT_BIN:-} ]]; then
     LOOKOUT_BIN="$ROOT/target/release/lookout"
 fi
 log "building bench/ingest-load (release)"
-cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml"
+cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml" \
+    --target-dir "$ROOT/bench/ingest-load/target"
 LOAD_BIN="$ROOT/bench/ingest-load/target/release/ingest-load"
 
 WORK=$(mktemp -d)
@@ -120,7 +121,7 @@ val() { echo "${OUT[$1/$2]:-}"; }
 
 dead_letters() { # port → the refusing channel's dead letters
     curl -s "http://127.0.0.1:$1/metrics" |
-        awk '/^lookout_outbox_dead\{channel="refusing"\}/ { print $2 }'
+        awk '/^lookout_outbox_dead\{channel="refusing"\}/ { print $2 + 0 }'
 }
 
 # --- accept latency with and without / load, per binary ---------------------------------
