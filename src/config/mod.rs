@@ -430,6 +430,19 @@ impl ChannelKind {
 pub struct RelayConfig {
     pub dedupe_window: Duration,
     pub rate_limit_pause: Duration,
+    pub retention: Retention,
+}
+
+/// How long finished outbox rows are kept, and how large the outbox may grow.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Delivered rows are forgotten after this.
+    pub delivered: Duration,
+    /// Dead letters are forgotten after this.
+    pub dead: Duration,
+    /// Bytes of database pages in use above which the oldest finished payloads are
+    /// dropped (delivered first, then dead letters; pending rows never).
+    pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -225,6 +225,15 @@ pub const CHANNEL_TYPES: &[&str] = &["dingtalk", "wecom", "aliyun_sms", "tencent
 pub struct RawRelay {
     pub dedupe_window: Option<String>,
     pub rate_limit_pause: Option<String>,
+    pub retention: Option<RawRetention>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub delivered: Option<String>,
+    pub dead: Option<String>,
+    pub max_bytes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -16,7 +16,7 @@ use super::yaml::{Positions, join};
 use super::{
     Channel, ChannelKind, Config, Database, DatabaseKind, Delivery, Diagnostic, HostConfig,
     InboundAuth, LogConfig, LogFormat, Mention, MetricKind, MetricSpec, Query, Rate, Receiver,
-    RelayConfig, Retry, Secret, WebConfig,
+    RelayConfig, Retention, Retry, Secret, WebConfig,
 };
 use crate::exporter::host::filesystem::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
 
@@ -81,21 +81,65 @@ impl Validator<'_> {
             databases,
             queries,
             channels,
-            relay: RelayConfig {
-                dedupe_window: self.duration_in(
-                    "relay.dedupe_window",
-                    raw.relay.dedupe_window.as_deref(),
-                    Duration::from_secs(600),
-                    bounds::DEDUPE_WINDOW,
-                ),
-                rate_limit_pause: self.duration_in(
-                    "relay.rate_limit_pause",
-                    raw.relay.rate_limit_pause.as_deref(),
-                    Duration::from_secs(600),
-                    bounds::RATE_LIMIT_PAUSE,
-                ),
-            },
+            relay: self.relay(&raw.relay),
             receivers,
+        }
+    }
+
+    fn relay(&mut self, raw: &raw::RawRelay) -> RelayConfig {
+        let dedupe_window = self.duration_in(
+            "relay.dedupe_window",
+            raw.dedupe_window.as_deref(),
+            Duration::from_secs(600),
+            bounds::DEDUPE_WINDOW,
+        );
+        RelayConfig {
+            dedupe_window,
+            rate_limit_pause: self.duration_in(
+                "relay.rate_limit_pause",
+                raw.rate_limit_pause.as_deref(),
+                Duration::from_secs(600),
+                bounds::RATE_LIMIT_PAUSE,
+            ),
+            retention: self.retention(raw.retention.as_ref(), dedupe_window),
+        }
+    }
+
+    /// `relay.retention`: a week for delivered rows, a month for dead letters, 256 MiB.
+    /// Both ages must cover the dedupe window, which finds duplicates among kept rows.
+    fn retention(&mut self, raw: Option<&raw::RawRetention>, dedupe_window: Duration) -> Retention {
+        let day = Duration::from_secs(86_400);
+        let mut age = |key: &str, value: Option<&str>, default: Duration| {
+            let path = format!("relay.retention.{key}");
+            let age = self.duration_in(&path, value, default, bounds::RETENTION_AGE);
+            if age < dedupe_window {
+                self.error(
+                    &path,
+                    format!(
+                        "must be at least relay.dedupe_window ({}): duplicates are found among the kept rows",
+                        humantime::format_duration(dedupe_window)
+                    ),
+                );
+                return default.max(dedupe_window);
+            }
+            age
+        };
+        let delivered = age(
+            "delivered",
+            raw.and_then(|r| r.delivered.as_deref()),
+            7 * day,
+        );
+        let dead = age("dead", raw.and_then(|r| r.dead.as_deref()), 30 * day);
+        let max_bytes = self.bytes(
+            "relay.retention.max_bytes",
+            raw.and_then(|r| r.max_bytes.as_deref()),
+            256 * 1024 * 1024,
+            &bounds::RETENTION_BYTES,
+        );
+        Retention {
+            delivered,
+            dead,
+            max_bytes: u64::try_from(max_bytes).unwrap_or(u64::MAX),
         }
     }
 
@@ -147,6 +191,7 @@ impl Validator<'_> {
                 "web.max_body_bytes",
                 raw.max_body_bytes.as_deref(),
                 1024 * 1024,
+                &bounds::BODY_BYTES,
             ),
             header_read_timeout: self.duration_in(
                 "web.header_read_timeout",
@@ -814,13 +859,19 @@ impl Validator<'_> {
         }
     }
 
-    /// A size; the only size key is `web.max_body_bytes` ([`bounds::BODY_BYTES`]).
-    fn bytes(&mut self, path: &str, value: Option<&str>, default: usize) -> usize {
+    /// A size within `range`; on any error, `default`.
+    fn bytes(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: usize,
+        range: &std::ops::RangeInclusive<usize>,
+    ) -> usize {
         let Some(text) = value else {
             return default;
         };
         let checked = parse_bytes(text).and_then(|n| {
-            bounds::check_number(&bounds::BODY_BYTES, n)
+            bounds::check_number(range, n)
                 .map(|()| n)
                 .map_err(|message| format!("{message} bytes"))
         });

@@ -1,6 +1,11 @@
 //! `GET /`: the status page — endpoints, configuration, query health, channel health
-//! (pending, oldest pending, last success and failure, pause), dead letters and recent
-//! notifications. Rendered by minijinja with HTML auto-escaping; no secret reaches it.
+//! (pending, oldest pending, last success and failure, pause; channels removed from the
+//! config while rows remain are listed too), dead letters and recent notifications.
+//! Rendered by minijinja with HTML auto-escaping; no secret reaches it.
+//!
+//! **Invariant:** the page never waits on the outbox writer: channel counts come from the
+//! gauge snapshot, rows from the outbox's read-only connection with the summaries stored
+//! at accept time (no payload is read or parsed).
 
 use std::sync::{Arc, LazyLock};
 
@@ -47,7 +52,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
     let snapshot = state.exporter().relay_metrics().snapshot();
     let dispatcher = state.relay().dispatcher();
     let statuses = dispatcher.as_ref().map(|d| d.status()).unwrap_or_default();
-    let channels: Vec<_> = config
+    let mut channels: Vec<_> = config
         .channels
         .values()
         .map(|c| {
@@ -65,6 +70,22 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
             }
         })
         .collect();
+    // Rows stay in the outbox when their channel leaves the config (they go out if it
+    // comes back); show them rather than hide them.
+    channels.extend(
+        snapshot
+            .channels
+            .iter()
+            .filter(|g| !config.channels.contains_key(&g.channel))
+            .map(|g| {
+                context! {
+                    name => g.channel.clone(), kind => "removed from config", removed => true,
+                    pending => g.pending,
+                    oldest => if g.pending > 0 { format!("{:.0} s", g.oldest_pending_age_seconds) } else { "—".to_owned() },
+                    dead => g.dead, last_success => "—", last_failure => "—", paused_until => "—",
+                }
+            }),
+    );
     let (dead_letters, recent) = match &dispatcher {
         Some(d) => (
             d.outbox()

@@ -27,6 +27,7 @@ use super::Outcome;
 use super::message::{self, MAX_PARTS, Message, Options};
 use super::metrics::{ChannelGauges, RelayMetrics, Snapshot};
 use super::ratelimit::Window;
+use super::retention::Retention;
 use super::send::Channels;
 use crate::alert::{Notification, view};
 use crate::backoff::Backoff;
@@ -42,10 +43,6 @@ const DIGEST_MAX_ROWS: usize = 5_000;
 const DIGEST_BATCH_BYTES: usize = 2 << 20;
 /// A digest waits at most this long for its full part budget.
 const DIGEST_PATIENCE_MS: i64 = 10_000;
-/// Outbox retention: delivered rows for a week, dead letters for a month.
-const KEEP_DELIVERED_MS: i64 = 7 * 86_400_000;
-const KEEP_DEAD_MS: i64 = 30 * 86_400_000;
-const PRUNE_EVERY_MS: i64 = 600_000;
 /// Idle workers look at the outbox at least this often.
 const IDLE_POLL_MS: i64 = 5_000;
 /// Send log entries are kept this long: no rate window is longer than an hour.
@@ -822,24 +819,16 @@ impl Dispatcher {
         }
     }
 
-    /// Refreshes the outbox gauges every second, off the scrape path, and prunes old rows
-    /// every ten minutes.
+    /// Refreshes the outbox gauges every second, off the scrape path, and applies
+    /// `relay.retention` (see `notify::retention`).
     async fn refresh_gauges(self: Arc<Self>) {
-        let mut last_prune = 0;
+        let mut retention = Retention::default();
         loop {
             let now = now_ms();
-            if now - last_prune >= PRUNE_EVERY_MS {
-                last_prune = now;
-                match self
-                    .outbox
-                    .prune(now, KEEP_DELIVERED_MS, KEEP_DEAD_MS)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(removed) => tracing::info!(removed, "pruned old outbox rows"),
-                    Err(error) => tracing::warn!(%error, "cannot prune the outbox"),
-                }
-            }
+            let relay = self.channels.load().config().relay.clone();
+            retention
+                .run(&self.outbox, &self.metrics, &relay, now)
+                .await;
             match self.outbox.stats().await {
                 Ok(stats) => {
                     let config = self.channels.load_full();

@@ -26,6 +26,18 @@ pub struct ChannelGauges {
     pub paused: bool,
 }
 
+/// How much room the outbox takes, as of the last refresh.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// Bytes of database pages in use (what `relay.retention.max_bytes` bounds).
+    pub outbox_bytes: u64,
+    /// Bytes of the database and WAL files on disk.
+    pub file_bytes: u64,
+    pub max_bytes: u64,
+    /// (available, total) bytes of the state directory's filesystem, when known.
+    pub filesystem: Option<(u64, u64)>,
+}
+
 /// The outbox gauges as of the last refresh.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -45,6 +57,7 @@ pub struct RelayMetrics {
     throttles: MetricFamily<Labels, Counter>,
     dead_letters: MetricFamily<Labels, Counter>,
     snapshot: Arc<ArcSwap<Snapshot>>,
+    storage: Arc<ArcSwap<Option<Storage>>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -65,6 +78,7 @@ impl RelayMetrics {
             throttles: MetricFamily::default(),
             dead_letters: MetricFamily::default(),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            storage: Arc::new(ArcSwap::from_pointee(None)),
         };
         registry.register(
             "lookout_webhook_requests",
@@ -106,7 +120,10 @@ impl RelayMetrics {
             "Deliveries given up on after a permanent error",
             metrics.dead_letters.clone(),
         );
-        registry.register_collector(Box::new(Gauges(Arc::clone(&metrics.snapshot))));
+        registry.register_collector(Box::new(Gauges {
+            snapshot: Arc::clone(&metrics.snapshot),
+            storage: Arc::clone(&metrics.storage),
+        }));
         metrics
     }
 
@@ -192,14 +209,64 @@ impl RelayMetrics {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
+
+    /// Replaces the storage gauges.
+    pub fn set_storage(&self, storage: Storage) {
+        self.storage.store(Arc::new(Some(storage)));
+    }
 }
 
 #[derive(Debug)]
-struct Gauges(Arc<ArcSwap<Snapshot>>);
+struct Gauges {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    storage: Arc<ArcSwap<Option<Storage>>>,
+}
+
+/// The storage gauges; none until the outbox was first measured.
+fn storage_families(storage: &Storage) -> Vec<Family> {
+    let gauge = |name: &'static str, help: &'static str, value: u64| {
+        Family::gauge(name, help).with(Vec::new(), value as f64)
+    };
+    let mut families = vec![
+        gauge(
+            "lookout_outbox_bytes",
+            "Bytes of outbox database pages in use (bounded by relay.retention.max_bytes unless pending notifications alone exceed it)",
+            storage.outbox_bytes,
+        ),
+        gauge(
+            "lookout_outbox_file_bytes",
+            "Bytes of the outbox database and WAL files on disk (freed pages are reused, not returned)",
+            storage.file_bytes,
+        ),
+        gauge(
+            "lookout_outbox_max_bytes",
+            "relay.retention.max_bytes: above this the oldest finished notifications are pruned",
+            storage.max_bytes,
+        ),
+    ];
+    if let Some((avail, size)) = storage.filesystem {
+        families.push(gauge(
+            "lookout_state_dir_avail_bytes",
+            "Bytes available to lookout on the filesystem of state_dir",
+            avail,
+        ));
+        families.push(gauge(
+            "lookout_state_dir_size_bytes",
+            "Size in bytes of the filesystem of state_dir",
+            size,
+        ));
+    }
+    families
+}
 
 impl Collector for Gauges {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let snapshot = self.0.load();
+        if let Some(storage) = self.storage.load().as_ref() {
+            for family in storage_families(storage) {
+                family.encode(&mut encoder)?;
+            }
+        }
+        let snapshot = self.snapshot.load();
         let up = Family::gauge(
             "lookout_outbox_up",
             "Whether the outbox database is open for writing",

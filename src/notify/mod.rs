@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod ratelimit;
 pub mod relay;
+pub mod retention;
 pub mod send;
 pub mod sms;
 pub mod wecom;

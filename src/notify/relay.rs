@@ -158,6 +158,7 @@ impl Relay {
                 dedupe_key: key::dedupe_key(receiver, notification),
                 incident: key::incident_key(receiver, notification),
                 payload,
+                summary: outbox::store::summary(notification),
                 channels: channels.clone(),
                 received_at_ms: now,
                 dedupe_since_ms: now - window,

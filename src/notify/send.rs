@@ -270,5 +270,77 @@ fn transport(error: reqwest::Error) -> Outcome {
     } else {
         "transport error"
     };
-    Outcome::Transient(format!("{kind}: {}", error.without_url()))
+    Outcome::Transient(format!("{kind}: {}", cause_chain(&error.without_url())))
+}
+
+/// "error sending request: client error (Connect): tcp connect error: Connection refused
+/// (os error 111)": the error and its sources, each said once, with any URL in them
+/// replaced by `<url>` (robot URLs carry their token).
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = redact_urls(&current.to_string());
+        // A wrapper often repeats its source's text; keep what is new.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
+}
+
+fn redact_urls(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let bare = word.trim_start_matches(['(', '"', '\'', '<']);
+            if bare.starts_with("http://") || bare.starts_with("https://") {
+                "<url>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1
+                .as_deref()
+                .map(|l| l as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn the_cause_chain_is_joined_without_repeats_or_urls() {
+        let error = Layer(
+            "error sending request for url (https://oapi.dingtalk.com/robot/send?access_token=secret)",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer(
+                    "tcp connect error: Connection refused (os error 111)",
+                    Some(Box::new(Layer("Connection refused (os error 111)", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            cause_chain(&error),
+            "error sending request for url <url>: client error (Connect): \
+             tcp connect error: Connection refused (os error 111)"
+        );
+    }
 }

@@ -11,6 +11,15 @@
 //!   far; its rows point at it through `deliveries.digest_id`.
 //! - `sends`: one row per message sent to a target, kept for an hour, so rate budgets
 //!   survive a restart; `pauses`: targets paused after a rate-limit answer, until when.
+//! - `delivery_counts`: rows per (channel, state), kept by triggers on `deliveries`, so
+//!   the per-second statistics cost the same at 300k rows as at 3 (schema version 2).
+//!   Each delivery row carries its notification's summary ("firing HighCPU ×3"),
+//!   computed at accept time, so the status page never reads a payload.
+//!
+//! # Connections
+//! The writer thread owns the only read-write connection. The status page and the
+//! statistics read on a separate read-only connection (WAL readers never block the
+//! writer), so no read queues in front of a webhook's commit.
 //!
 //! # Invariants
 //! - **Invariant:** the webhook answers 2xx only after the notification and all its
@@ -27,8 +36,13 @@
 //! - Parts already sent are recorded as they go — of a row or of a digest — so a retry
 //!   or a restart does not resend them. A digest is stored before its first part goes out
 //!   and its rows stay pending until its last part is delivered.
-//! - Retention: delivered rows are kept 7 days and dead letters 30 days (for the status
-//!   page and the dedupe window), then pruned with their notifications.
+//! - Retention (`relay.retention`, applied by `notify::retention`): delivered rows are
+//!   kept 7 days and dead letters 30 days (for the status page and the dedupe window),
+//!   then pruned with their notifications. When the pages in use exceed `max_bytes`, the
+//!   oldest notifications without pending rows go first — fully delivered ones, then ones
+//!   with dead letters — deleted if older than the dedupe window, otherwise kept without
+//!   their payload (the dedupe key and summary stay). **Invariant:** a notification with
+//!   a pending delivery keeps its payload whatever the size.
 //!
 //! # Recovery
 //! Nothing to do: on start every `pending` row whose `next_attempt_at` has passed is due

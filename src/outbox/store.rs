@@ -1,18 +1,21 @@
 //! The outbox's SQLite store, owned by one writer thread. Callers send it operations over
 //! a channel and await the answer; consecutive webhook inserts are committed in one
 //! transaction (group commit), so durability costs one fsync per batch, not per request.
+//! Reads for the status page and the gauges go to a second, read-only connection (WAL
+//! lets it read while the writer commits), so they never queue in front of a webhook.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use tokio::sync::oneshot;
 
 use super::Error;
+use crate::alert::Notification;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Sends older than this are forgotten (no rate window is longer).
 const SENDS_KEPT_MS: i64 = 3_600_000;
@@ -25,6 +28,8 @@ pub struct NewNotification {
     /// Deliveries of one incident (receiver, group key) go out in arrival order.
     pub incident: String,
     pub payload: String,
+    /// What the status page shows for it ([`summary`]), computed once at accept time.
+    pub summary: String,
     pub channels: Vec<String>,
     pub received_at_ms: i64,
     /// A notification with the same key accepted after this time is a duplicate.
@@ -120,6 +125,8 @@ macro_rules! due_query {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     ops: mpsc::Sender<Op>,
+    /// The read-only connection for the status page and statistics.
+    reader: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -148,7 +155,10 @@ impl Outbox {
         conn.pragma_update(None, "foreign_keys", true)?;
         // The working set is the pending rows; 1 MiB of page cache is plenty.
         conn.pragma_update(None, "cache_size", -1024)?;
+        // Truncate the WAL after a checkpoint, so a burst does not keep its size on disk.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         migrate(&mut conn)?;
+        let reader = Arc::new(Mutex::new(open_reader(&path)?));
         // Prove the directory is writable now, not at the first webhook.
         conn.execute(
             "DELETE FROM sends WHERE at_ms < ?1",
@@ -159,7 +169,7 @@ impl Outbox {
             .name("lookout-outbox".to_owned())
             .spawn(move || writer(conn, &receiver))
             .map_err(|e| Error::Sqlite(format!("cannot start the writer thread: {e}")))?;
-        Ok(Outbox { ops, path })
+        Ok(Outbox { ops, reader, path })
     }
 
     pub fn path(&self) -> &Path {
@@ -389,41 +399,106 @@ impl Outbox {
     }
 
     /// Forgets delivered rows older than `keep_delivered_ms` and dead letters older than
-    /// `keep_dead_ms`, then notifications no delivery row refers to any more.
+    /// `keep_dead_ms`, then their notifications once no delivery row refers to them.
     pub async fn prune(
         &self,
         now_ms: i64,
         keep_delivered_ms: i64,
         keep_dead_ms: i64,
     ) -> Result<usize, Error> {
+        const OLD: &str = "(state = 'delivered' AND updated_at_ms < ?1) OR (state = 'dead' AND updated_at_ms < ?2)";
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            let mut removed = tx.execute(
-                "DELETE FROM deliveries WHERE (state = 'delivered' AND updated_at_ms < ?1) OR (state = 'dead' AND updated_at_ms < ?2)",
-                params![now_ms - keep_delivered_ms, now_ms - keep_dead_ms],
-            )?;
-            removed += tx.execute(
-                "DELETE FROM notifications WHERE received_at_ms < ?1
-                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = notifications.id)",
-                params![now_ms - keep_delivered_ms],
-            )?;
+            let cutoffs = params![now_ms - keep_delivered_ms, now_ms - keep_dead_ms];
+            // The notifications to look at come from the narrow deliveries rows: reading
+            // `notifications.received_at_ms`, stored after the payload, would walk every
+            // payload's overflow pages.
+            let ids: Vec<i64> = tx
+                .prepare(&format!(
+                    "SELECT DISTINCT notification_id FROM deliveries WHERE {OLD}"
+                ))?
+                .query_map(cutoffs, |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut removed =
+                tx.execute(&format!("DELETE FROM deliveries WHERE {OLD}"), cutoffs)?;
+            {
+                let mut forget = tx.prepare(
+                    "DELETE FROM notifications WHERE id = ?1
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = ?1)",
+                )?;
+                for id in ids {
+                    removed += forget.execute([id])?;
+                }
+            }
             tx.commit()?;
             Ok(removed)
         })
         .await
     }
 
-    /// Counts per channel.
+    /// Brings the database's pages in use down to `max_bytes` by dropping the oldest
+    /// payloads no pending row needs: first of notifications whose every delivery was
+    /// delivered, then — only if still over — of those with dead letters. A notification
+    /// older than `dedupe_since_ms` goes with its delivery rows; a newer one keeps its row
+    /// (and summary) without its payload, so the dedupe window still recognises it.
+    /// Pending rows are never touched: if they alone exceed the bound, it stays exceeded.
+    /// Works in batches, each its own transaction, so webhooks commit in between.
+    pub async fn prune_to_size(
+        &self,
+        max_bytes: u64,
+        dedupe_since_ms: i64,
+    ) -> Result<SizePrune, Error> {
+        let mut report = SizePrune::default();
+        for with_dead in [false, true] {
+            let mut after = 0;
+            loop {
+                let batch = self
+                    .run(move |conn| {
+                        prune_batch(conn, max_bytes, dedupe_since_ms, with_dead, after)
+                    })
+                    .await?;
+                report.removed += batch.removed;
+                report.emptied += batch.emptied;
+                report.used_bytes = batch.used_bytes;
+                if report.used_bytes <= max_bytes {
+                    return Ok(report);
+                }
+                match batch.next {
+                    Some(next) => after = next,
+                    None => break,
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// How much room the outbox takes, read on the read-only connection.
+    pub async fn storage(&self) -> Result<Storage, Error> {
+        let files = [
+            self.path.clone(),
+            PathBuf::from(format!("{}-wal", self.path.display())),
+        ];
+        self.read(move |conn| {
+            let used_bytes = used_bytes(conn)?;
+            let file_bytes = files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            Ok(Storage {
+                used_bytes,
+                file_bytes,
+            })
+        })
+        .await
+    }
+
+    /// Counts per channel, on the read-only connection: the counts are kept by triggers
+    /// in `delivery_counts` and the oldest pending row is one seek in the partial index
+    /// `deliveries_pending`, so this costs the same at 300k rows as at 3.
     pub async fn stats(&self) -> Result<Vec<ChannelStats>, Error> {
-        self.run(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT channel,
-                        SUM(state = 'pending'),
-                        MIN(CASE WHEN state = 'pending' THEN created_at_ms END),
-                        SUM(state = 'delivered'),
-                        SUM(state = 'dead')
-                 FROM deliveries GROUP BY channel ORDER BY channel",
-            )?;
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(STATS_SQL)?;
             let rows = statement.query_map([], |r| {
                 Ok(ChannelStats {
                     channel: r.get(0)?,
@@ -438,21 +513,20 @@ impl Outbox {
         .await
     }
 
-    /// The latest rows in `state` (or of any state with `None`), newest first.
+    /// The latest rows in `state` (or of any state with `None`), newest first, on the
+    /// read-only connection. Never reads a payload: the summary was stored at accept time.
     pub async fn latest(
         &self,
         state: Option<&'static str>,
         limit: usize,
     ) -> Result<Vec<Row>, Error> {
-        self.run(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT d.id, d.channel, n.receiver, d.state, d.attempts, d.last_error, n.received_at_ms, d.updated_at_ms, n.payload
-                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-                 WHERE ?1 IS NULL OR d.state = ?1
-                 ORDER BY d.id DESC LIMIT ?2",
-            )?;
-            let rows = statement.query_map(params![state, limit as i64], |r| {
-                let payload: String = r.get(8)?;
+        self.read(move |conn| {
+            let sql = match state {
+                Some(_) => LATEST_IN_STATE_SQL,
+                None => LATEST_SQL,
+            };
+            let mut statement = conn.prepare_cached(sql)?;
+            let map = |r: &rusqlite::Row<'_>| {
                 Ok(Row {
                     id: r.get(0)?,
                     channel: r.get(1)?,
@@ -462,13 +536,167 @@ impl Outbox {
                     last_error: r.get(5)?,
                     received_at_ms: r.get(6)?,
                     updated_at_ms: r.get(7)?,
-                    summary: summarize(&payload),
+                    summary: r.get(8)?,
                 })
-            })?;
+            };
+            let rows = match state {
+                Some(state) => statement.query_map(params![state, limit as i64], map)?,
+                None => statement.query_map(params![limit as i64], map)?,
+            };
             rows.collect()
         })
         .await
     }
+
+    /// Runs `f` on the read-only connection, on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let reader = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let conn = reader
+                .lock()
+                .map_err(|_| Error::Sqlite("the outbox reader panicked earlier".to_owned()))?;
+            f(&conn).map_err(Error::from)
+        })
+        .await
+        .map_err(|error| Error::Sqlite(format!("outbox reader: {error}")))?
+    }
+}
+
+/// How much room the outbox takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// Bytes of the database pages in use: what `relay.retention.max_bytes` bounds.
+    pub used_bytes: u64,
+    /// Bytes of the database and WAL files on disk. Pages freed by pruning are reused,
+    /// not returned to the filesystem, so this stays at its high-water mark.
+    pub file_bytes: u64,
+}
+
+/// What [`Outbox::prune_to_size`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SizePrune {
+    /// Notifications removed with their delivery rows.
+    pub removed: usize,
+    /// Notifications inside the dedupe window whose payload was dropped.
+    pub emptied: usize,
+    /// Bytes of pages in use afterwards.
+    pub used_bytes: u64,
+}
+
+/// One batch of [`Outbox::prune_to_size`]: the next cursor, or `None` when no candidate
+/// is left after `after`.
+struct PruneBatch {
+    removed: usize,
+    emptied: usize,
+    used_bytes: u64,
+    next: Option<i64>,
+}
+
+/// Notifications pruned per transaction.
+const PRUNE_BATCH: i64 = 64;
+
+fn prune_batch(
+    conn: &mut Connection,
+    max_bytes: u64,
+    dedupe_since_ms: i64,
+    with_dead: bool,
+    after: i64,
+) -> Result<PruneBatch, rusqlite::Error> {
+    let mut batch = PruneBatch {
+        removed: 0,
+        emptied: 0,
+        used_bytes: used_bytes(conn)?,
+        next: None,
+    };
+    if batch.used_bytes <= max_bytes {
+        return Ok(batch);
+    }
+    let tx = conn.transaction()?;
+    // octet_length reads a payload's size from its record header, not the payload.
+    let candidates: Vec<(i64, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT d.notification_id, MIN(d.created_at_ms),
+                    (SELECT octet_length(n.payload) FROM notifications n WHERE n.id = d.notification_id)
+             FROM deliveries d
+             WHERE d.notification_id > ?1 GROUP BY d.notification_id
+             HAVING SUM(d.state = 'pending') = 0 AND (?2 OR SUM(d.state = 'dead') = 0)
+             ORDER BY d.notification_id LIMIT ?3",
+        )?
+        .query_map(params![after, with_dead, PRUNE_BATCH], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0)))
+        })?
+        .collect::<Result<_, _>>()?;
+    // Stop once the payloads dropped cover the excess (the next batch corrects the rest).
+    let mut excess = i64::try_from(batch.used_bytes - max_bytes).unwrap_or(i64::MAX);
+    {
+        let mut forget_deliveries =
+            tx.prepare_cached("DELETE FROM deliveries WHERE notification_id = ?1")?;
+        let mut forget = tx.prepare_cached("DELETE FROM notifications WHERE id = ?1")?;
+        let mut empty = tx.prepare_cached("UPDATE notifications SET payload = '' WHERE id = ?1")?;
+        for (id, received_at_ms, bytes) in &candidates {
+            if excess <= 0 {
+                break;
+            }
+            batch.next = Some(*id);
+            if *received_at_ms < dedupe_since_ms {
+                forget_deliveries.execute([id])?;
+                forget.execute([id])?;
+                batch.removed += 1;
+            } else if *bytes > 0 {
+                empty.execute([id])?;
+                batch.emptied += 1;
+            }
+            excess -= bytes;
+        }
+    }
+    tx.commit()?;
+    batch.used_bytes = used_bytes(conn)?;
+    Ok(batch)
+}
+
+/// Bytes of the database pages in use (freed pages excluded).
+fn used_bytes(conn: &Connection) -> Result<u64, rusqlite::Error> {
+    conn.query_row(
+        "SELECT (p.page_count - f.freelist_count) * s.page_size
+         FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|bytes| u64::try_from(bytes).unwrap_or(0))
+}
+
+/// Per-channel counts from the trigger-maintained `delivery_counts`.
+const STATS_SQL: &str = "SELECT c.channel,
+        SUM(CASE WHEN c.state = 'pending' THEN c.n ELSE 0 END),
+        (SELECT MIN(d.created_at_ms) FROM deliveries d WHERE d.channel = c.channel AND d.state = 'pending'),
+        SUM(CASE WHEN c.state = 'delivered' THEN c.n ELSE 0 END),
+        SUM(CASE WHEN c.state = 'dead' THEN c.n ELSE 0 END)
+     FROM delivery_counts c GROUP BY c.channel HAVING SUM(c.n) > 0 ORDER BY c.channel";
+
+const LATEST_SQL: &str = "SELECT d.id, d.channel, n.receiver, d.state, d.attempts, d.last_error, d.created_at_ms, d.updated_at_ms, d.summary
+     FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+     ORDER BY d.id DESC LIMIT ?1";
+
+/// Only dead letters are listed by state; `deliveries_dead` keeps that a short walk.
+const LATEST_IN_STATE_SQL: &str = "SELECT d.id, d.channel, n.receiver, d.state, d.attempts, d.last_error, d.created_at_ms, d.updated_at_ms, d.summary
+     FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+     WHERE d.state = ?1 ORDER BY d.id DESC LIMIT ?2";
+
+/// The WAL is truncated to this size after a checkpoint.
+const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
+/// The read-only connection: sees every commit of the writer (WAL), never blocks it.
+fn open_reader(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "cache_size", -1024)?;
+    Ok(conn)
 }
 
 /// Runs `sql` once per id in one transaction, with the id as `?1` and `rest` after it.
@@ -491,25 +719,23 @@ fn update_each(
     tx.commit()
 }
 
-/// "firing HighCPU ×3" for the status page.
-fn summarize(payload: &str) -> String {
-    match crate::alert::Notification::parse(payload.as_bytes()) {
-        Ok(n) => {
-            let name = n
-                .common_labels
-                .get("alertname")
-                .or_else(|| n.group_labels.get("alertname"))
-                .cloned()
-                .unwrap_or_else(|| {
-                    n.alerts
-                        .first()
-                        .map(|a| a.name().to_owned())
-                        .unwrap_or_default()
-                });
-            format!("{} {name} ×{}", n.status.as_str(), n.alerts.len())
-        }
-        Err(_) => "(unreadable payload)".to_owned(),
-    }
+/// "firing HighCPU ×3": what the status page shows for a notification.
+pub fn summary(n: &Notification) -> String {
+    let name = n
+        .common_labels
+        .get("alertname")
+        .or_else(|| n.group_labels.get("alertname"))
+        .map_or_else(
+            || n.alerts.first().map(|a| a.name()).unwrap_or_default(),
+            String::as_str,
+        );
+    format!("{} {name} ×{}", n.status.as_str(), n.alerts.len())
+}
+
+/// [`summary`] of a stored payload (schema version 1 rows, which had none).
+fn summarize_payload(payload: &str) -> String {
+    Notification::parse(payload.as_bytes())
+        .map_or_else(|_| "(unreadable payload)".to_owned(), |n| summary(&n))
 }
 
 pub fn now_ms() -> i64 {
@@ -561,6 +787,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
         )?;
     }
     if version < 2 {
+        migrate_v2(&tx)?;
+    }
+    if version < 3 {
         // Incidents keep their order; digests and target pauses are durable. Rows from
         // before have no incident: each is its own.
         tx.execute_batch(
@@ -588,6 +817,48 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Version 2: summaries stored at accept time (the status page never parses payloads),
+/// per-(channel, state) counts kept by triggers, and partial indexes for the oldest
+/// pending row and the latest dead letters — statistics cost the same at any size.
+fn migrate_v2(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "ALTER TABLE deliveries ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+        CREATE INDEX deliveries_pending ON deliveries (channel, created_at_ms) WHERE state = 'pending';
+        CREATE INDEX deliveries_dead ON deliveries (id) WHERE state = 'dead';
+        CREATE TABLE delivery_counts (
+            channel TEXT NOT NULL,
+            state TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (channel, state)
+        ) WITHOUT ROWID;
+        INSERT INTO delivery_counts (channel, state, n)
+            SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state;
+        CREATE TRIGGER deliveries_counted_insert AFTER INSERT ON deliveries BEGIN
+            INSERT INTO delivery_counts (channel, state, n) VALUES (new.channel, new.state, 1)
+                ON CONFLICT (channel, state) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries BEGIN
+            UPDATE delivery_counts SET n = n - 1 WHERE channel = old.channel AND state = old.state;
+        END;
+        CREATE TRIGGER deliveries_counted_update AFTER UPDATE OF channel, state ON deliveries
+            WHEN old.channel IS NOT new.channel OR old.state IS NOT new.state BEGIN
+            UPDATE delivery_counts SET n = n - 1 WHERE channel = old.channel AND state = old.state;
+            INSERT INTO delivery_counts (channel, state, n) VALUES (new.channel, new.state, 1)
+                ON CONFLICT (channel, state) DO UPDATE SET n = n + 1;
+        END;",
+    )?;
+    // Rows from version 1 get their summary once, here (one payload in memory at a time).
+    let mut select = tx.prepare("SELECT id, payload FROM notifications")?;
+    let mut update = tx.prepare("UPDATE deliveries SET summary = ?2 WHERE notification_id = ?1")?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let summary = summarize_payload(row.get_ref(1)?.as_str()?);
+        update.execute(params![id, summary])?;
+    }
     Ok(())
 }
 
@@ -669,11 +940,17 @@ fn insert(
     .execute(params![n.receiver, n.dedupe_key, n.payload, n.received_at_ms])?;
     let id = tx.last_insert_rowid();
     let mut statement = tx.prepare_cached(
-        "INSERT INTO deliveries (notification_id, channel, state, next_attempt_at_ms, created_at_ms, updated_at_ms, incident)
-         VALUES (?1, ?2, 'pending', ?3, ?3, ?3, ?4)",
+        "INSERT INTO deliveries (notification_id, channel, state, next_attempt_at_ms, created_at_ms, updated_at_ms, summary, incident)
+         VALUES (?1, ?2, 'pending', ?3, ?3, ?3, ?4, ?5)",
     )?;
     for channel in &n.channels {
-        statement.execute(params![id, channel, n.received_at_ms, n.incident])?;
+        statement.execute(params![
+            id,
+            channel,
+            n.received_at_ms,
+            n.summary,
+            n.incident
+        ])?;
     }
     Ok(Accepted::Stored {
         id,

@@ -63,6 +63,11 @@ pub(super) const SHUTDOWN_TIMEOUT: Span = span(POSITIVE, 10 * MINUTE);
 
 /// `web.max_connections`.
 pub(super) const WEB_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
+/// `relay.retention.delivered` / `.dead` (also at least `relay.dedupe_window`).
+pub(super) const RETENTION_AGE: Span = span(POSITIVE, 365 * DAY);
+/// `relay.retention.max_bytes`: below a MiB the outbox could not hold one large webhook.
+pub(super) const RETENTION_BYTES: RangeInclusive<usize> = 1024 * 1024..=1024 * 1024 * 1024 * 1024;
+
 /// `databases.*.max_connections`.
 pub(super) const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=100;
 /// `queries[].max_series`.
@@ -158,6 +163,7 @@ mod tests {
             RETRY_MAX,
             DEDUPE_WINDOW,
             RATE_LIMIT_PAUSE,
+            RETENTION_AGE,
         ] {
             assert!(
                 span.min <= span.max && span.max <= Duration::from_secs(365 * DAY),

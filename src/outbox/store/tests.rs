@@ -2,16 +2,31 @@
 
 use super::*;
 
+const PAYLOAD: &str = r#"{"status":"firing","alerts":[{"status":"firing","startsAt":"2024-01-01T00:00:00Z","labels":{"alertname":"X"}}]}"#;
+
 fn new(key: &str, channels: &[&str], at: i64) -> NewNotification {
+    with_payload(key, channels, at, PAYLOAD.to_owned())
+}
+
+fn with_payload(key: &str, channels: &[&str], at: i64, payload: String) -> NewNotification {
     NewNotification {
         receiver: "critical".to_owned(),
         dedupe_key: key.to_owned(),
         incident: key.to_owned(),
-        payload: r#"{"status":"firing","alerts":[{"status":"firing","startsAt":"2024-01-01T00:00:00Z","labels":{"alertname":"X"}}]}"#.to_owned(),
+        summary: summarize_payload(&payload),
+        payload,
         channels: channels.iter().map(|c| (*c).to_owned()).collect(),
         received_at_ms: at,
         dedupe_since_ms: at - 600_000,
     }
+}
+
+/// A firing payload of about `bytes` bytes (one alert with a long annotation).
+fn large_payload(name: &str, bytes: usize) -> String {
+    format!(
+        r#"{{"status":"firing","alerts":[{{"status":"firing","startsAt":"2024-01-01T00:00:00Z","labels":{{"alertname":"{name}"}},"annotations":{{"description":"{}"}}}}]}}"#,
+        "x".repeat(bytes)
+    )
 }
 
 #[tokio::test]
@@ -185,6 +200,257 @@ async fn old_rows_are_pruned_pending_ones_never() {
         "pending rows stay"
     );
     assert_eq!(outbox.latest(Some("dead"), 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_size_bound_drops_old_payloads_and_never_pending_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let mb = 1024 * 1024;
+    // Two pending notifications, then 20 delivered and 4 dead ones, 256 KiB each.
+    for i in 0..2 {
+        let payload = large_payload(&format!("Pending{i}"), 256 * 1024);
+        outbox
+            .accept(with_payload(&format!("p{i}"), &["a"], 1_000, payload))
+            .await
+            .unwrap();
+    }
+    for i in 0..24 {
+        let payload = large_payload(&format!("Old{i}"), 256 * 1024);
+        outbox
+            .accept(with_payload(&format!("o{i}"), &["b"], 1_000 + i, payload))
+            .await
+            .unwrap();
+    }
+    let rows = outbox.due("b", 10_000, 100).await.unwrap();
+    let (dead, delivered) = rows.split_at(4);
+    outbox
+        .dead(dead.iter().map(|r| r.id).collect(), "bad".into(), 2_000)
+        .await
+        .unwrap();
+    outbox
+        .delivered(delivered.iter().map(|r| r.id).collect(), 2_000)
+        .await
+        .unwrap();
+    assert!(outbox.storage().await.unwrap().used_bytes > 6 * mb);
+
+    // A 2 MiB bound: delivered payloads go, oldest first; dead letters stay.
+    let report = outbox.prune_to_size(2 * mb, 1_000_000).await.unwrap();
+    assert!(report.used_bytes <= 2 * mb, "{report:?}");
+    assert_eq!(report.emptied, 0, "nothing is inside the dedupe window");
+    assert_eq!(
+        outbox.storage().await.unwrap().used_bytes,
+        report.used_bytes
+    );
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!((stats[0].channel.as_str(), stats[0].pending), ("a", 2));
+    assert_eq!(
+        stats[1].dead, 4,
+        "dead letters are kept while delivered rows suffice"
+    );
+    assert_eq!(stats[1].delivered, 24 - 4 - report.removed as i64);
+    let kept = outbox.latest(None, 100).await.unwrap();
+    assert!(
+        kept.iter().any(|r| r.summary == "firing Old23 ×1"),
+        "the newest delivered rows are kept: {kept:?}"
+    );
+    assert!(!kept.iter().any(|r| r.summary == "firing Old4 ×1"));
+
+    // A bound the pending rows alone exceed: everything else goes, pending rows stay whole.
+    let report = outbox.prune_to_size(mb / 4, 1_000_000).await.unwrap();
+    assert!(report.used_bytes > mb / 4);
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!(stats.len(), 1, "{stats:?}");
+    let pending = outbox.due("a", 10_000, 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    for row in &pending {
+        assert_eq!(
+            row.payload.len(),
+            large_payload("Pending0", 256 * 1024).len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_size_bound_keeps_the_dedupe_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let now = 10_000_000;
+    let payload = large_payload("Recent", 512 * 1024);
+    outbox
+        .accept(with_payload("recent", &["a"], now, payload.clone()))
+        .await
+        .unwrap();
+    let due = outbox.due("a", now, 10).await.unwrap();
+    outbox.delivered(vec![due[0].id], now).await.unwrap();
+    let report = outbox
+        .prune_to_size(64 * 1024, now - 600_000)
+        .await
+        .unwrap();
+    assert_eq!((report.removed, report.emptied), (0, 1));
+    assert!(report.used_bytes < 128 * 1024, "{report:?}");
+    // Its row stays: the same notification is still a duplicate, and `/` still shows it.
+    assert!(matches!(
+        outbox
+            .accept(with_payload("recent", &["a"], now + 1_000, payload))
+            .await
+            .unwrap(),
+        Accepted::Duplicate { .. }
+    ));
+    let rows = outbox.latest(None, 10).await.unwrap();
+    assert_eq!(rows[0].summary, "firing Recent ×1");
+}
+
+/// The version 1 schema exactly as released; a database written by that version must
+/// open with this one.
+const SCHEMA_V1: &str = "CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        receiver TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX notifications_dedupe ON notifications (dedupe_key, received_at_ms);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        notification_id INTEGER NOT NULL REFERENCES notifications (id),
+        channel TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at_ms INTEGER NOT NULL,
+        last_error TEXT,
+        sent_parts TEXT NOT NULL DEFAULT '',
+        too_long INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        delivered_at_ms INTEGER
+    );
+    CREATE INDEX deliveries_due ON deliveries (channel, state, next_attempt_at_ms);
+    CREATE INDEX deliveries_notification ON deliveries (notification_id);
+    CREATE TABLE sends (
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX sends_by_channel ON sends (channel, at_ms);
+    PRAGMA user_version = 1;";
+
+#[tokio::test]
+async fn a_version_1_outbox_migrates_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join("outbox.db")).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO notifications VALUES (1, 'critical', 'k1', ?1, 1000), (2, 'critical', 'k2', 'not json', 1000)",
+            [PAYLOAD],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO deliveries (notification_id, channel, state, next_attempt_at_ms, created_at_ms, updated_at_ms)
+             VALUES (1, 'a', 'pending', 1000, 1000, 1000), (1, 'b', 'dead', 1000, 1000, 1000),
+                    (2, 'a', 'delivered', 1000, 1000, 1000), (2, 'b', 'pending', 500, 500, 500);",
+        )
+        .unwrap();
+    }
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let version: i64 = outbox
+        .read(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(
+        outbox.stats().await.unwrap(),
+        vec![
+            ChannelStats {
+                channel: "a".into(),
+                pending: 1,
+                oldest_pending_ms: Some(1000),
+                delivered: 1,
+                dead: 0
+            },
+            ChannelStats {
+                channel: "b".into(),
+                pending: 1,
+                oldest_pending_ms: Some(500),
+                delivered: 0,
+                dead: 1
+            },
+        ]
+    );
+    let summaries: Vec<String> = outbox
+        .latest(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.summary)
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "(unreadable payload)",
+            "(unreadable payload)",
+            "firing X ×1",
+            "firing X ×1"
+        ]
+    );
+    // The counts follow new rows and state changes from here on.
+    outbox.accept(new("k3", &["a"], 2_000)).await.unwrap();
+    let due = outbox.due("a", 2_000, 10).await.unwrap();
+    outbox
+        .delivered(due.iter().map(|r| r.id).collect(), 3_000)
+        .await
+        .unwrap();
+    let a = &outbox.stats().await.unwrap()[0];
+    assert_eq!((a.pending, a.delivered, a.oldest_pending_ms), (0, 3, None));
+    // And it opens again without migrating twice.
+    drop(outbox);
+    assert!(Outbox::open(dir.path()).is_ok());
+}
+
+/// `stats()` runs every second and `/` on every page view: neither may scan the
+/// deliveries table, however many rows it holds.
+#[tokio::test]
+async fn statistics_and_the_status_page_use_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let plan = |sql: &'static str| {
+        let outbox = outbox.clone();
+        async move {
+            outbox
+                .read(move |c| {
+                    let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = statement.query_map(
+                        rusqlite::params_from_iter(std::iter::repeat_n(
+                            "dead",
+                            sql.matches('?').count(),
+                        )),
+                        |r| r.get::<_, String>(3),
+                    )?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .unwrap()
+                .join("\n")
+        }
+    };
+    let stats = plan(STATS_SQL).await;
+    assert!(
+        stats.contains("USING COVERING INDEX deliveries_pending (channel=?)"),
+        "{stats}"
+    );
+    assert!(!stats.contains("SCAN d"), "{stats}");
+    let dead = plan(LATEST_IN_STATE_SQL).await;
+    assert!(dead.contains("deliveries_dead"), "{dead}");
+    assert!(
+        !dead.contains("SCAN d\n") && !dead.ends_with("SCAN d"),
+        "{dead}"
+    );
+    let latest = plan(LATEST_SQL).await;
+    assert!(
+        latest.contains("SEARCH n USING INTEGER PRIMARY KEY"),
+        "{latest}"
+    );
 }
 
 fn in_incident(key: &str, incident: &str, at: i64) -> NewNotification {
