@@ -40,7 +40,11 @@ impl Backoff {
             .checked_mul(1u32 << exponent)
             .unwrap_or(self.max)
             .min(self.max);
-        let jitter = jitter.clamp(0.0, 1.0);
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         base.mul_f64(0.5 + 0.5 * jitter)
     }
 

@@ -271,6 +271,9 @@ fn run_server(
         }
         result
     });
+    // `app::run` bounded the drain by `web.shutdown_timeout`; a blocking task still
+    // stuck (a statfs on a dead mount, say) must not hold the exit beyond that.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -68,8 +68,9 @@ pub struct Dispatcher {
     wake: Mutex<HashMap<String, Arc<Notify>>>,
     workers: Mutex<HashMap<String, JoinHandle<()>>>,
     /// Parsing a payload and rendering it take memory in proportion to the notification;
-    /// one worker at a time does it, so a storm's peak does not grow with the number of
-    /// channels (sending, the slow part, stays concurrent).
+    /// one worker at a time does it, on a blocking thread (never on the async workers that
+    /// answer webhooks and scrapes), so a storm's peak does not grow with the number of
+    /// channels. Sending, the slow part, stays concurrent.
     rendering: tokio::sync::Mutex<()>,
     shutdown: Shutdown,
 }
@@ -285,7 +286,7 @@ impl Dispatcher {
 
     async fn step(
         &self,
-        channels: &Channels,
+        channels: &Arc<Channels>,
         channel: &Channel,
         digest: &mut Option<StoredDigest>,
     ) -> Step {
@@ -357,42 +358,23 @@ impl Dispatcher {
 
     /// Sends one row's parts that were not sent yet, as far as the budget goes. Parts
     /// for a paused target wait for the pause; the others go out now.
-    async fn single(&self, channels: &Channels, channel: &Channel, mut row: Delivery) {
-        let tz = channels.config().timezone;
+    async fn single(&self, channels: &Arc<Channels>, channel: &Channel, mut row: Delivery) {
         let rendering = self.rendering.lock().await;
-        let parsed = Notification::parse(row.payload.as_bytes());
-        row.payload = String::new();
-        let notification = match parsed {
-            Ok(n) => n,
-            Err(error) => {
-                return self
-                    .fail(
-                        channel,
-                        &[&row],
-                        &Outcome::Permanent(format!("unreadable payload: {error}")),
-                    )
-                    .await;
-            }
+        let prepared = {
+            let (channels, channel) = (Arc::clone(channels), channel.clone());
+            let payload = std::mem::take(&mut row.payload);
+            let (received_at_ms, too_long) = (row.received_at_ms, row.too_long);
+            tokio::task::spawn_blocking(move || {
+                prepare_row(&channels, &channel, &payload, received_at_ms, too_long)
+            })
+            .await
+            .unwrap_or_else(|error| Err(Outcome::Permanent(format!("rendering failed: {error}"))))
         };
-        // Rendered as of arrival, so a re-render after a restart splits identically.
-        let at = DateTime::from_timestamp_millis(row.received_at_ms).unwrap_or_else(Utc::now);
-        let view = view::build(&notification, tz, at);
-        drop(notification);
-        let options = Options {
-            template: None,
-            max_parts: MAX_PARTS,
-            shrink: row.too_long,
-        };
-        let messages = match message::prepare_with(channel, &channels.templates, &view, &options) {
-            Ok(messages) => messages,
-            Err(error) => {
-                return self
-                    .fail(channel, &[&row], &Outcome::Permanent(error.to_string()))
-                    .await;
-            }
-        };
-        drop(view);
         drop(rendering);
+        let messages = match prepared {
+            Ok(messages) => messages,
+            Err(outcome) => return self.fail(channel, &[&row], &outcome).await,
+        };
         let mut paused_until: Option<i64> = None;
         for m in messages
             .iter()
@@ -440,7 +422,7 @@ impl Dispatcher {
     /// it before anything is sent.
     async fn build_digest(
         &self,
-        channels: &Channels,
+        channels: &Arc<Channels>,
         channel: &Channel,
         now: i64,
         budget: usize,
@@ -464,56 +446,67 @@ impl Dispatcher {
                 .await?;
             let Some(last) = batch.last() else { break };
             after = last.id;
-            for mut row in batch {
-                let parsed = Notification::parse(row.payload.as_bytes());
-                row.payload = String::new();
-                match parsed {
-                    Ok(n) => {
-                        let at = DateTime::from_timestamp_millis(row.received_at_ms)
-                            .unwrap_or_else(Utc::now);
-                        builder.add(&n, at);
-                        shrink |= row.too_long;
-                        included.push((row.id, row.received_at_ms));
-                    }
-                    Err(error) => {
-                        self.fail(
-                            channel,
-                            &[&row],
-                            &Outcome::Permanent(format!("unreadable payload: {error}")),
-                        )
-                        .await
+            // Parsing a batch is CPU work: off the async workers.
+            let parsed = tokio::task::spawn_blocking(move || {
+                let mut unreadable = Vec::new();
+                for row in batch {
+                    match Notification::parse(row.payload.as_bytes()) {
+                        Ok(n) => {
+                            let at = DateTime::from_timestamp_millis(row.received_at_ms)
+                                .unwrap_or_else(Utc::now);
+                            builder.add(&n, at);
+                            shrink |= row.too_long;
+                            included.push((row.id, row.received_at_ms));
+                        }
+                        Err(error) => unreadable.push((row, error.to_string())),
                     }
                 }
+                ((builder, included, shrink), unreadable)
+            })
+            .await;
+            // Only a panic ends the task early (and aborts in release builds).
+            let Ok((back, unreadable)) = parsed else {
+                tracing::error!(channel = %channel.name, "digest parsing failed; will retry");
+                return Ok(None);
+            };
+            (builder, included, shrink) = back;
+            for (mut row, error) in unreadable {
+                row.payload = String::new();
+                let outcome = Outcome::Permanent(format!("unreadable payload: {error}"));
+                self.fail(channel, &[&row], &outcome).await;
             }
         }
         if included.is_empty() {
             return Ok(None);
         }
-        let combined = builder.finish();
-        let options = Options {
-            template: Some("digest"),
-            max_parts: budget.min(MAX_PARTS),
-            shrink,
-        };
         let ids: Vec<i64> = included.iter().map(|(id, _)| *id).collect();
-        let messages = match message::prepare_with(
-            channel,
-            &channels.templates,
-            &combined,
-            &options,
-        ) {
-            Ok(messages) => messages,
-            Err(error) => {
-                let reason = error.to_string();
+        let rendered = {
+            let (channels, channel) = (Arc::clone(channels), channel.clone());
+            tokio::task::spawn_blocking(move || {
+                let combined = builder.finish();
+                let options = Options {
+                    template: Some("digest"),
+                    max_parts: budget.min(MAX_PARTS),
+                    shrink,
+                };
+                message::prepare_with(&channel, &channels.templates, &combined, &options)
+                    .map(|messages| (messages, combined.alert_count))
+                    .map_err(|error| error.to_string())
+            })
+            .await
+            .unwrap_or_else(|error| Err(format!("rendering failed: {error}")))
+        };
+        drop(rendering);
+        let (messages, alerts) = match rendered {
+            Ok(rendered) => rendered,
+            Err(reason) => {
                 tracing::error!(channel = %channel.name, error = %reason, rows = ids.len(), "cannot render a digest; moved to dead letters");
                 self.metrics.dead(&channel.name, ids.len() as u64);
                 self.outbox.dead(ids, reason, now_ms()).await?;
                 return Ok(None);
             }
         };
-        tracing::info!(channel = %channel.name, notifications = included.len(), alerts = combined.alert_count, parts = messages.len(), "backlog over the rate budget; sending a digest");
-        drop(combined);
-        drop(rendering);
+        tracing::info!(channel = %channel.name, notifications = included.len(), alerts, parts = messages.len(), "backlog over the rate budget; sending a digest");
         let json = serde_json::to_string(&messages)
             .unwrap_or_else(|error| unreachable!("messages serialize to JSON: {error}"));
         let id = self
@@ -869,6 +862,30 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Parses a stored payload and renders it for `channel`, as of its arrival (so a
+/// re-render after a restart splits identically). CPU- and memory-heavy for large
+/// notifications: runs on a blocking thread, one at a time.
+fn prepare_row(
+    channels: &Channels,
+    channel: &Channel,
+    payload: &str,
+    received_at_ms: i64,
+    too_long: bool,
+) -> Result<Vec<Message>, Outcome> {
+    let notification = Notification::parse(payload.as_bytes())
+        .map_err(|error| Outcome::Permanent(format!("unreadable payload: {error}")))?;
+    let at = DateTime::from_timestamp_millis(received_at_ms).unwrap_or_else(Utc::now);
+    let view = view::build(&notification, channels.config().timezone, at);
+    drop(notification);
+    let options = Options {
+        template: None,
+        max_parts: MAX_PARTS,
+        shrink: too_long,
+    };
+    message::prepare_with(channel, &channels.templates, &view, &options)
+        .map_err(|error| Outcome::Permanent(error.to_string()))
 }
 
 /// What became of one message.
