@@ -399,41 +399,60 @@ impl Outbox {
     }
 
     /// Forgets delivered rows older than `keep_delivered_ms` and dead letters older than
-    /// `keep_dead_ms`, then their notifications once no delivery row refers to them.
+    /// `keep_dead_ms`, then their notifications once no delivery row refers to them — a
+    /// few hundred notifications per transaction, so a first prune of a large backlog
+    /// never holds the writer (and the webhooks behind it) for long.
     pub async fn prune(
         &self,
         now_ms: i64,
         keep_delivered_ms: i64,
         keep_dead_ms: i64,
     ) -> Result<usize, Error> {
-        const OLD: &str = "(state = 'delivered' AND updated_at_ms < ?1) OR (state = 'dead' AND updated_at_ms < ?2)";
-        self.run(move |conn| {
-            let tx = conn.transaction()?;
-            let cutoffs = params![now_ms - keep_delivered_ms, now_ms - keep_dead_ms];
-            // The notifications to look at come from the narrow deliveries rows: reading
-            // `notifications.received_at_ms`, stored after the payload, would walk every
-            // payload's overflow pages.
-            let ids: Vec<i64> = tx
-                .prepare(&format!(
-                    "SELECT DISTINCT notification_id FROM deliveries WHERE {OLD}"
-                ))?
-                .query_map(cutoffs, |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut removed =
-                tx.execute(&format!("DELETE FROM deliveries WHERE {OLD}"), cutoffs)?;
-            {
-                let mut forget = tx.prepare(
-                    "DELETE FROM notifications WHERE id = ?1
-                     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = ?1)",
-                )?;
-                for id in ids {
-                    removed += forget.execute([id])?;
-                }
+        const OLD: &str = "((state = 'delivered' AND updated_at_ms < ?1) OR (state = 'dead' AND updated_at_ms < ?2))";
+        /// Notifications per transaction: webhooks commit between batches.
+        const BATCH: i64 = 256;
+        let mut removed = 0;
+        loop {
+            let (batch_removed, notifications) = self
+                .run(move |conn| {
+                    let tx = conn.transaction()?;
+                    let cutoffs = params![now_ms - keep_delivered_ms, now_ms - keep_dead_ms, BATCH];
+                    // The notifications to look at come from the narrow deliveries rows:
+                    // reading `notifications.received_at_ms`, stored after the payload,
+                    // would walk every payload's overflow pages.
+                    let ids: Vec<i64> = tx
+                        .prepare_cached(&format!(
+                            "SELECT DISTINCT notification_id FROM deliveries WHERE {OLD} LIMIT ?3"
+                        ))?
+                        .query_map(cutoffs, |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    let mut removed = 0;
+                    {
+                        let mut old_rows = tx.prepare_cached(&format!(
+                            "DELETE FROM deliveries WHERE notification_id = ?3 AND {OLD}"
+                        ))?;
+                        let mut forget = tx.prepare_cached(
+                            "DELETE FROM notifications WHERE id = ?1
+                             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = ?1)",
+                        )?;
+                        for &id in &ids {
+                            removed += old_rows.execute(params![
+                                now_ms - keep_delivered_ms,
+                                now_ms - keep_dead_ms,
+                                id
+                            ])?;
+                            removed += forget.execute([id])?;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok((removed, ids.len()))
+                })
+                .await?;
+            removed += batch_removed;
+            if i64::try_from(notifications).unwrap_or(i64::MAX) < BATCH {
+                return Ok(removed);
             }
-            tx.commit()?;
-            Ok(removed)
-        })
-        .await
+        }
     }
 
     /// Brings the database's pages in use down to `max_bytes` by dropping the oldest
