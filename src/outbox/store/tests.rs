@@ -602,3 +602,27 @@ async fn pauses_survive_a_restart_until_they_end() {
         "the longer pause is kept; an ended one is forgotten"
     );
 }
+
+#[tokio::test]
+async fn age_pruning_takes_a_large_backlog_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    for i in 0..600 {
+        outbox
+            .accept(new(&format!("old{i}"), &["a"], 1_000))
+            .await
+            .unwrap();
+    }
+    outbox.accept(new("pending", &["a"], 1_000)).await.unwrap();
+    let due = outbox.due("a", 2_000, 1_000).await.unwrap();
+    let (pending, done) = due.split_last().unwrap();
+    outbox
+        .delivered(done.iter().map(|r| r.id).collect(), 2_000)
+        .await
+        .unwrap();
+    let removed = outbox.prune(1_000_000, 10_000, 10_000).await.unwrap();
+    assert_eq!(removed, 1_200, "600 deliveries and their 600 notifications");
+    let left = outbox.due("a", 2_000_000, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, pending.id, "a pending row is never pruned");
+}
