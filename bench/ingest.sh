@@ -54,7 +54,8 @@ if [[ -z ${LOOKOUT_BIN:-} ]]; then
     LOOKOUT_BIN="$ROOT/target/release/lookout"
 fi
 log "building bench/ingest-load (release)"
-cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml"
+cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml" \
+    --target-dir "$ROOT/bench/ingest-load/target"  # its own, whatever CARGO_TARGET_DIR says
 LOAD_BIN="$ROOT/bench/ingest-load/target/release/ingest-load"
 BARE_BIN="$ROOT/bench/ingest-load/target/release/bare-webhook"
 
