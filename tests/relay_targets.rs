@@ -336,3 +336,33 @@ receivers:
         },
     );
 }
+
+#[test]
+fn a_spent_budget_stays_spent_across_a_restart() {
+    let mock = DingTalkMock::start("restart-budget-robot", Some("SECops"));
+    let config = format!(
+        "host: {{ enabled: false }}
+channels:
+  ops: {{ type: dingtalk, url: '{}', secret: SECops, rate_limit: 2/min }}
+receivers:
+  critical: {{ channels: [ops] }}
+",
+        mock.webhook_url()
+    );
+    let state = tempfile::tempdir().expect("state dir");
+    let mut lookout = Lookout::start_with_state(&config, state.path());
+    for name in ["BudgetOne", "BudgetTwo"] {
+        lookout.post_alerts("critical", &notification(name, "firing", 1, 2));
+    }
+    wait_for_messages(&mock, 2, "the budget's two messages");
+    lookout.kill9();
+    let lookout = Lookout::start_with_state(&config, state.path());
+    lookout.post_alerts("critical", &notification("BudgetThree", "firing", 1, 2));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        mock.messages().len(),
+        2,
+        "the send log restored the spent budget\n{}",
+        lookout.logs()
+    );
+}

@@ -45,8 +45,6 @@ const DIGEST_BATCH_BYTES: usize = 2 << 20;
 const DIGEST_PATIENCE_MS: i64 = 10_000;
 /// Idle workers look at the outbox at least this often.
 const IDLE_POLL_MS: i64 = 5_000;
-/// Send log entries are kept this long: no rate window is longer than an hour.
-const SENDS_WINDOW_MS: i64 = 3_600_000 + 1_000;
 
 /// What the status page shows about a channel's recent deliveries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,8 +86,8 @@ struct TargetBudget {
 }
 
 impl Dispatcher {
-    /// Restores the budgets and pauses from the outbox, then starts one worker per
-    /// configured channel, and the gauge refresher.
+    /// Restores the budgets and pauses of every target from the outbox, then starts one
+    /// worker per configured channel, and the gauge refresher.
     pub async fn start(
         outbox: Outbox,
         channels: Arc<Channels>,
@@ -107,7 +105,17 @@ impl Dispatcher {
             rendering: tokio::sync::Mutex::new(()),
             shutdown,
         });
-        dispatcher.seed_windows().await;
+        let configured: Vec<Channel> = dispatcher
+            .channels
+            .load()
+            .config()
+            .channels
+            .values()
+            .cloned()
+            .collect();
+        for channel in &configured {
+            dispatcher.seed_windows(channel).await;
+        }
         dispatcher.spawn_workers();
         tokio::spawn(Arc::clone(&dispatcher).refresh_gauges());
         dispatcher
@@ -184,6 +192,10 @@ impl Dispatcher {
 
     async fn run(self: Arc<Self>, name: String) {
         let wake = self.wake_handle(&name);
+        // A channel added by a reload: its targets' budgets (a no-op for known ones).
+        if let Some(channel) = self.channels.load().channel(&name).cloned() {
+            self.seed_windows(&channel).await;
+        }
         // The worker is the only writer of its channel's digests: it reads the open one
         // (left by a failure or a crash) once, then keeps it in hand.
         let mut digest = loop {
@@ -225,21 +237,36 @@ impl Dispatcher {
         }
     }
 
-    /// Rebuilds the budgets from the durable send log and pauses (they survive restarts).
-    async fn seed_windows(&self) {
+    /// Rebuilds the budgets of `channel`'s targets from the durable send log and pauses
+    /// (they survive restarts). A target another channel's worker already restored is
+    /// left alone, so shared sends are not counted twice.
+    async fn seed_windows(&self, channel: &Channel) {
         let now = now_ms();
-        let sends = self
-            .outbox
-            .sends_since(now - SENDS_WINDOW_MS)
-            .await
-            .unwrap_or_default();
+        let since = now - Window::per_ms(channel.delivery.rate_limit);
         let pauses = self.outbox.pauses(now).await.unwrap_or_default();
-        if let Ok(mut windows) = self.windows.lock() {
-            for (target, at) in sends {
-                windows.entry(target).or_default().record(at);
+        for target in message::targets(channel) {
+            let known = self
+                .windows
+                .lock()
+                .map_or(true, |windows| windows.contains_key(&target));
+            if known {
+                continue;
             }
-            for (target, until) in pauses {
-                windows.entry(target).or_default().pause_until(until);
+            let sends = self
+                .outbox
+                .sends_to(target.clone(), since)
+                .await
+                .unwrap_or_default();
+            let Ok(mut windows) = self.windows.lock() else {
+                return;
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = windows.entry(target) {
+                let pause = pauses.iter().find(|(t, _)| t == slot.key()).map(|p| p.1);
+                let window = slot.insert(Window::new());
+                sends.into_iter().for_each(|at| window.record(at));
+                if let Some(until) = pause {
+                    window.pause_until(until);
+                }
             }
         }
     }

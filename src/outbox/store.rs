@@ -385,14 +385,14 @@ impl Outbox {
         .await
     }
 
-    /// Send times per target, of every channel, since `since_ms`: targets shared by
-    /// several channels share one budget.
-    pub async fn sends_since(&self, since_ms: i64) -> Result<Vec<(String, i64)>, Error> {
+    /// When messages were sent to `target`, by any channel, since `since_ms`, oldest
+    /// first: channels that share a target share its budget.
+    pub async fn sends_to(&self, target: String, since_ms: i64) -> Result<Vec<i64>, Error> {
         self.run(move |conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT target, at_ms FROM sends WHERE at_ms >= ?1 ORDER BY at_ms",
+                "SELECT at_ms FROM sends WHERE target = ?1 AND at_ms >= ?2 ORDER BY at_ms",
             )?;
-            let rows = statement.query_map(params![since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = statement.query_map(params![target, since_ms], |r| r.get(0))?;
             rows.collect()
         })
         .await
@@ -828,6 +828,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
                 created_at_ms INTEGER NOT NULL
             );
             CREATE INDEX digests_by_channel ON digests (channel, id);
+            CREATE INDEX sends_by_target ON sends (target, at_ms);
             CREATE TABLE pauses (
                 target TEXT PRIMARY KEY,
                 until_ms INTEGER NOT NULL

@@ -153,7 +153,11 @@ async fn sends_are_remembered_for_rate_budgets() {
             .await
             .unwrap();
     }
-    assert_eq!(outbox.sends_since(now + 1).await.unwrap().len(), 2);
+    assert_eq!(
+        outbox.sends_to("robot".into(), now + 1).await.unwrap(),
+        vec![now + 1, now + 2]
+    );
+    assert!(outbox.sends_to("other".into(), 0).await.unwrap().is_empty());
 }
 
 #[test]
