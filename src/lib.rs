@@ -15,4 +15,5 @@ pub mod http;
 pub mod notify;
 pub mod outbox;
 pub mod shutdown;
+pub mod state;
 pub mod telemetry;

@@ -281,6 +281,13 @@ pub enum InboundAuth {
     Basic { username: String, password: Secret },
 }
 
+/// `host.filesystem.*` default: node_exporter 1.5's default `--collector.filesystem.mount-points-exclude`.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+
+/// `host.filesystem.*` default: node_exporter 1.5's default `--collector.filesystem.fs-types-exclude`.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     pub enabled: bool,

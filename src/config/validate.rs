@@ -14,11 +14,11 @@ use self::bounds::Span;
 use super::raw::{self, RawChannel, RawConfig};
 use super::yaml::{Positions, join};
 use super::{
-    Channel, ChannelKind, Config, Database, DatabaseKind, Delivery, Diagnostic, HostConfig,
-    InboundAuth, LogConfig, LogFormat, Mention, MetricKind, MetricSpec, Query, Rate, Receiver,
-    RelayConfig, Retention, Retry, Secret, WebConfig,
+    Channel, ChannelKind, Config, DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, Database,
+    DatabaseKind, Delivery, Diagnostic, HostConfig, InboundAuth, LogConfig, LogFormat, Mention,
+    MetricKind, MetricSpec, Query, Rate, Receiver, RelayConfig, Retention, Retry, Secret,
+    WebConfig,
 };
-use crate::exporter::host::filesystem::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
 
 /// The default listen address (SPEC §1).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9788";
