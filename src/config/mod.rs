@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::backoff::Backoff;
+
 pub use secret::Secret;
 pub use validate::validate;
 use yaml::Position;
@@ -351,18 +353,12 @@ pub struct Rate {
     pub per: Duration,
 }
 
-/// Backoff bounds for retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
 /// Settings every channel kind has, with per-kind defaults.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub rate_limit: Rate,
-    pub retry: Retry,
+    /// Retry delays, built from `retry.initial` and `retry.max` (checked there).
+    pub retry: Backoff,
     pub timeout: Duration,
     pub proxy: Option<String>,
     pub template: Option<PathBuf>,
