@@ -1,8 +1,7 @@
 //! The running application: the server loop, its drain on shutdown, and reloads on
 //! SIGHUP. The state it serves is [`AppState`](crate::state::AppState).
 //!
-//! `main.rs` and the integration tests both start lookout through [`run`], on a listener
-//! they bound themselves (tests use `127.0.0.1:0`).
+//! `cli::main` binds the listener ([`bind`]), builds the state and calls [`run`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
