@@ -1,5 +1,5 @@
 //! The running application: the server loop, its drain on shutdown, and reloads on
-//! SIGHUP. The state it serves is [`AppState`](crate::state::AppState).
+//! SIGHUP. The state it serves is [`AppState`].
 //!
 //! `cli::main` binds the listener ([`bind`]), builds the state and calls [`run`].
 
