@@ -76,9 +76,10 @@ fn the_checker_finds_a_cycle_through_every_kind_of_path() {
 fn graph_of(src: &Path) -> Graph {
     let mut graph = Graph::new();
     let mut modules = Vec::new();
-    for entry in fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    for path in entries(src) {
+        let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
         let is_module = path.is_dir() || path.extension().is_some_and(|e| e == "rs");
         if is_module && name != "main" && name != "lib" && !modules.contains(&name) {
             modules.push(name);
@@ -87,8 +88,9 @@ fn graph_of(src: &Path) -> Graph {
     for module in &modules {
         let edges = graph.entry(module.clone()).or_default();
         for file in files_of(src, module) {
-            let relative = file.strip_prefix(src).unwrap().to_path_buf();
-            let text = fs::read_to_string(&file).unwrap();
+            let relative = file.strip_prefix(src).unwrap_or(&file).to_path_buf();
+            let text = fs::read_to_string(&file)
+                .unwrap_or_else(|error| panic!("reading {}: {error}", file.display()));
             for (line, target) in references(&relative, &text) {
                 if &target != module && modules.contains(&target) {
                     let place = format!("src/{}:{line}", relative.display());
@@ -100,15 +102,26 @@ fn graph_of(src: &Path) -> Graph {
     graph
 }
 
+/// The paths in a directory.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let listing =
+        fs::read_dir(dir).unwrap_or_else(|error| panic!("listing {}: {error}", dir.display()));
+    listing
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|error| panic!("listing {}: {error}", dir.display()))
+                .path()
+        })
+        .collect()
+}
+
 /// The non-test source files of a top-level module.
 fn files_of(src: &Path, module: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![src.join(format!("{module}.rs")), src.join(module)];
     while let Some(path) = pending.pop() {
         if path.is_dir() {
-            for entry in fs::read_dir(&path).unwrap() {
-                pending.push(entry.unwrap().path());
-            }
+            pending.extend(entries(&path));
         } else if path.is_file()
             && path.extension().is_some_and(|e| e == "rs")
             && path.file_name().is_some_and(|n| n != "tests.rs")
