@@ -30,6 +30,17 @@ impl Backoff {
         Ok(Self { initial, max })
     }
 
+    /// A backoff with constant bounds, checked when the constant is evaluated (a bad
+    /// pair fails the build when used in a `const`).
+    pub const fn constant(initial: Duration, max: Duration) -> Self {
+        assert!(!initial.is_zero(), "backoff initial delay must be positive");
+        assert!(
+            initial.as_nanos() <= max.as_nanos(),
+            "backoff initial delay exceeds the maximum"
+        );
+        Self { initial, max }
+    }
+
     /// The delay before retry number `attempt` (1-based; 0 is treated as 1).
     /// `jitter` in `[0, 1)` scales the delay into `[50 %, 100 %]` of the capped value
     /// ("equal jitter"), so synchronized failures spread out but never retry too early.
@@ -83,6 +94,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_bounds() {
+        assert_eq!(
+            Backoff::constant(S(1), S(2)),
+            Backoff::new(S(1), S(2)).unwrap()
+        );
         assert_eq!(Backoff::new(S(0), S(1)), Err(Error::ZeroInitial));
         assert!(matches!(
             Backoff::new(S(2), S(1)),

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{self, AppState, Overrides};
+use crate::app;
 use crate::config::{self, LogFormat, Sources};
 use crate::shutdown::{self, Shutdown};
+use crate::state::{self, AppState, Overrides};
 use crate::telemetry;
 
 /// The file `--config` defaults to.
@@ -148,7 +149,7 @@ fn check_config(file: &Path) -> ExitCode {
 
 /// Loads the configuration for a one-shot command and hands it to `run`.
 fn with_config(cli: &Cli, run: impl FnOnce(crate::config::Config) -> ExitCode) -> ExitCode {
-    match app::load_config(cli.config_path().as_deref(), &cli.overrides()) {
+    match state::load_config(cli.config_path().as_deref(), &cli.overrides()) {
         Ok(config) => {
             telemetry::init("warn", config.log.format);
             run(config)
@@ -196,7 +197,7 @@ fn query_with(config: &crate::config::Config, name: &str) -> ExitCode {
 fn serve(cli: &Cli) -> ExitCode {
     let overrides = cli.overrides();
     let path = cli.config_path();
-    let config = match app::load_config(path.as_deref(), &overrides) {
+    let config = match state::load_config(path.as_deref(), &overrides) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");

@@ -1,9 +1,10 @@
-//! The channel conformance table, first edition: every channel kind — DingTalk, WeCom,
-//! Aliyun SMS, Tencent SMS — is driven through the same cases against its verifying mock
-//! (`support::mocks`), with requests signed by lookout's own signers and replies
-//! classified by lookout's own `classify`. The sending step is a plain function
-//! ([`sign_and_send`]); when lookout's channel sender exists it plugs in as another
-//! [`Sender`] and must pass the same table.
+//! The verifying mocks against lookout's signers and classifiers: every channel kind —
+//! DingTalk, WeCom, Aliyun SMS, Tencent SMS — is driven through the same cases against its
+//! mock (`support::mocks`), with requests signed by lookout's own signers, sent by a plain
+//! test HTTP client ([`sign_and_send`], which can also send what lookout never would:
+//! wrong credentials, hand-made oversize bodies), and replies classified by lookout's own
+//! `classify`. The table through lookout's real sender (`notify::send::Channels`, from
+//! rendering to classifying) is `tests/channels.rs`.
 //!
 //! Beside the table, one test per provider shows that its mock refuses what the real
 //! service refuses (tampered signature, body, timestamp; wrong credentials; replays) with
@@ -171,8 +172,7 @@ enum Message {
 }
 
 /// Sends one message of the case to the rig's mock and returns the raw reply (or the
-/// transport error). Today: lookout's signers plus the test HTTP client; later: lookout's
-/// channel sender.
+/// transport error).
 type Sender = fn(&Rig, Message) -> io::Result<Response>;
 
 /// One row of the conformance table.
@@ -368,8 +368,8 @@ fn run_table(kind: Kind, sender: Sender) {
     );
 }
 
-/// The table's sender today: lookout's signer for the kind, then one HTTP/1.1 request to
-/// the mock.
+/// The table's sender: lookout's signer for the kind, then one HTTP/1.1 request to the
+/// mock.
 fn sign_and_send(rig: &Rig, message: Message) -> io::Result<Response> {
     let wrong = message == Message::WrongCredentials;
     let oversize = message == Message::Oversize;

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::backoff::Backoff;
+
 pub use secret::Secret;
 pub use validate::validate;
 use yaml::Position;
@@ -281,6 +283,13 @@ pub enum InboundAuth {
     Basic { username: String, password: Secret },
 }
 
+/// `host.filesystem.*` default: node_exporter 1.5's default `--collector.filesystem.mount-points-exclude`.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+
+/// `host.filesystem.*` default: node_exporter 1.5's default `--collector.filesystem.fs-types-exclude`.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     pub enabled: bool,
@@ -344,18 +353,12 @@ pub struct Rate {
     pub per: Duration,
 }
 
-/// Backoff bounds for retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
 /// Settings every channel kind has, with per-kind defaults.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub rate_limit: Rate,
-    pub retry: Retry,
+    /// Retry delays, built from `retry.initial` and `retry.max` (checked there).
+    pub retry: Backoff,
     pub timeout: Duration,
     pub proxy: Option<String>,
     pub template: Option<PathBuf>,

@@ -14,11 +14,14 @@ use self::bounds::Span;
 use super::raw::{self, RawChannel, RawConfig};
 use super::yaml::{Positions, join};
 use super::{
-    Channel, ChannelKind, Config, Database, DatabaseKind, Delivery, Diagnostic, HostConfig,
-    InboundAuth, LogConfig, LogFormat, Mention, MetricKind, MetricSpec, Query, Rate, Receiver,
-    RelayConfig, Retention, Retry, Secret, WebConfig,
+    Channel, ChannelKind, Config, DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, Database,
+    DatabaseKind, Delivery, Diagnostic, HostConfig, InboundAuth, LogConfig, LogFormat, Mention,
+    MetricKind, MetricSpec, Query, Rate, Receiver, RelayConfig, Retention, Secret, WebConfig,
 };
-use crate::exporter::host::filesystem::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
+use crate::backoff::{self, Backoff};
+
+/// `retry.initial` and `retry.max` when not set.
+const DEFAULT_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
 
 /// The default listen address (SPEC §1).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9788";
@@ -701,23 +704,7 @@ impl Validator<'_> {
                 defaults.rate_limit
             }),
         };
-        let retry = Retry {
-            initial: self.duration_in(
-                &join(path, "retry.initial"),
-                raw.retry.and_then(|r| r.initial.as_deref()),
-                Duration::from_secs(1),
-                bounds::RETRY_INITIAL,
-            ),
-            max: self.duration_in(
-                &join(path, "retry.max"),
-                raw.retry.and_then(|r| r.max.as_deref()),
-                Duration::from_secs(300),
-                bounds::RETRY_MAX,
-            ),
-        };
-        if retry.initial > retry.max {
-            self.error(&join(path, "retry"), "`initial` must not exceed `max`");
-        }
+        let retry = self.retry(path, raw.retry);
         if let Some(proxy) = raw.proxy {
             self.url(path, "proxy", Some(proxy));
         }
@@ -734,6 +721,31 @@ impl Validator<'_> {
             template: raw.template.map(PathBuf::from),
             send_resolved: raw.send_resolved.unwrap_or(defaults.send_resolved),
         }
+    }
+
+    /// `retry.initial` and `retry.max` as the backoff the dispatcher uses.
+    fn retry(&mut self, path: &str, raw: Option<&raw::RawRetry>) -> Backoff {
+        let initial = self.duration_in(
+            &join(path, "retry.initial"),
+            raw.and_then(|r| r.initial.as_deref()),
+            DEFAULT_RETRY.0,
+            bounds::RETRY_INITIAL,
+        );
+        let max = self.duration_in(
+            &join(path, "retry.max"),
+            raw.and_then(|r| r.max.as_deref()),
+            DEFAULT_RETRY.1,
+            bounds::RETRY_MAX,
+        );
+        Backoff::new(initial, max).unwrap_or_else(|error| {
+            let message = match error {
+                backoff::Error::ZeroInitial => "`initial` must be positive",
+                backoff::Error::InitialAboveMax { .. } => "`initial` must not exceed `max`",
+            };
+            self.error(&join(path, "retry"), message);
+            // The config is refused for this error; the default only fills the slot.
+            Backoff::constant(DEFAULT_RETRY.0, DEFAULT_RETRY.1)
+        })
     }
 
     fn receivers(

@@ -6,6 +6,9 @@
 //! lookup and a copy of reference-counted bytes. When the cache is stale, one scrape
 //! refreshes it while concurrent ones wait for that same refresh (single flight).
 //! SQL results are snapshots kept up to date in the background ([`sql`]).
+//!
+//! The exporter does not know the relay: the registry it serves is handed in by
+//! `state::AppState::new` with the relay's metrics already registered.
 
 pub mod exposition;
 pub mod family;
@@ -91,7 +94,6 @@ pub struct Exporter {
     cache: [ArcSwapOption<Cached>; 4],
     refresh: tokio::sync::Mutex<()>,
     self_metrics: SelfMetrics,
-    relay_metrics: crate::notify::metrics::RelayMetrics,
 }
 
 fn same_settings(a: &HostSettings, b: &HostSettings) -> bool {
@@ -110,10 +112,10 @@ fn slot(format: Format, gzip: bool) -> usize {
 }
 
 impl Exporter {
-    pub fn new(config: &Config) -> Self {
-        let mut registry = Registry::default();
+    /// Serves `registry`, which holds what the rest of lookout registered (the relay's
+    /// metrics), after adding lookout's own, host, process and SQL metrics to it.
+    pub fn new(config: &Config, mut registry: Registry) -> Self {
         let self_metrics = SelfMetrics::register(&mut registry);
-        let relay_metrics = crate::notify::metrics::RelayMetrics::register(&mut registry);
         let host_families = Arc::new(Snapshot::default());
         registry.register_collector(Box::new(Arc::clone(&host_families)));
         registry.register_collector(Box::new(ProcessCollector));
@@ -129,7 +131,6 @@ impl Exporter {
             cache: Default::default(),
             refresh: tokio::sync::Mutex::new(()),
             self_metrics,
-            relay_metrics,
         };
         exporter.apply(config);
         exporter
@@ -141,10 +142,6 @@ impl Exporter {
 
     pub fn sql(&self) -> &sql::SqlExporter {
         &self.sql
-    }
-
-    pub fn relay_metrics(&self) -> &crate::notify::metrics::RelayMetrics {
-        &self.relay_metrics
     }
 
     /// Takes the exporter settings of a (re)loaded configuration.

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
 use super::{auth, error::Error};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `GET /-/healthy`: the process is up.
 pub async fn healthy() -> &'static str {

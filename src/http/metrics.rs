@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{auth, error::Error};
-use crate::app::AppState;
 use crate::exporter::Format;
+use crate::state::AppState;
 
 pub async fn scrape(
     State(state): State<Arc<AppState>>,

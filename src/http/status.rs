@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use minijinja::{Environment, context};
 
 use super::error::Error;
-use crate::app::AppState;
 use crate::config::Config;
 use crate::outbox::store::Row;
+use crate::state::AppState;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -49,7 +49,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
             }
         })
         .collect();
-    let snapshot = state.exporter().relay_metrics().snapshot();
+    let snapshot = state.relay().metrics().snapshot();
     let dispatcher = state.relay().dispatcher();
     let statuses = dispatcher.as_ref().map(|d| d.status()).unwrap_or_default();
     let mut channels: Vec<_> = config

@@ -8,8 +8,8 @@ use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt as _;
 
 use super::router;
-use crate::app::{AppState, Overrides};
 use crate::config::{self, Sources};
+use crate::state::{AppState, Overrides};
 
 fn state_from(yaml: &str) -> Arc<AppState> {
     let config = config::parse_str("test.yaml", yaml, &Sources::system()).unwrap();

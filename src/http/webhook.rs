@@ -22,9 +22,9 @@ use serde_json::json;
 use super::auth;
 use super::error::Error;
 use crate::alert::Notification;
-use crate::app::AppState;
 use crate::notify::relay::AcceptError;
 use crate::outbox::Accepted;
+use crate::state::AppState;
 
 pub async fn receive(
     State(state): State<Arc<AppState>>,
@@ -43,7 +43,7 @@ pub async fn receive(
     } else {
         "_unknown"
     };
-    state.exporter().relay_metrics().webhook(label, code);
+    state.relay().metrics().webhook(label, code);
     result
 }
 
@@ -87,7 +87,7 @@ async fn handle(
     })?;
     let payload = String::from_utf8(bytes.to_vec())
         .map_err(|_| Error::webhook(StatusCode::BAD_REQUEST, "body is not UTF-8".to_owned()))?;
-    let metrics = state.exporter().relay_metrics();
+    let metrics = state.relay().metrics();
     let accepted = state.relay().accept(&config, receiver, &notification, payload).await.map_err(|error| {
         tracing::error!(%error, receiver, "cannot commit a notification; answering 503 so Alertmanager retries");
         let message = match error {

@@ -30,7 +30,6 @@ use super::ratelimit::Window;
 use super::retention::Retention;
 use super::send::Channels;
 use crate::alert::{Notification, view};
-use crate::backoff::Backoff;
 use crate::config::Channel;
 use crate::outbox::store::{StoredDigest, now_ms};
 use crate::outbox::{Delivery, Outbox};
@@ -712,14 +711,11 @@ impl Dispatcher {
         until
     }
 
+    /// Milliseconds until the retry after `attempts` failed attempts.
     fn retry_delay(channel: &Channel, attempts: i64) -> i64 {
-        let backoff = Backoff::new(channel.delivery.retry.initial, channel.delivery.retry.max)
-            .unwrap_or_else(|_| {
-                Backoff::new(Duration::from_secs(1), Duration::from_secs(300))
-                    .unwrap_or_else(|e| unreachable!("constant bounds: {e}"))
-            });
         let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
-        i64::try_from(backoff.delay_random(attempt).as_millis()).unwrap_or(i64::MAX / 4)
+        let delay = channel.delivery.retry.delay_random(attempt);
+        i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4)
     }
 
     /// Applies a failed outcome to `rows` (a rate-limit answer has paused its target

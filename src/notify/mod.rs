@@ -1,15 +1,20 @@
-//! Notification channels: the only module that talks to the outside world.
+//! The relay: delivers Alertmanager notifications to DingTalk, WeCom and SMS — the only
+//! module that sends to chat robots and SMS providers.
 //!
-//! Everything a channel needs to speak its protocol lives in its own file — DingTalk
-//! robots ([`dingtalk`]), WeCom robots ([`wecom`]), Aliyun and Tencent Cloud SMS
-//! ([`sms`]) — as pure functions: a signer that turns credentials, a clock reading and a
-//! nonce into the exact request to send, and `classify(status, body)` that turns the
-//! channel's reply into an [`Outcome`] the outbox acts on (SPEC §3 "Error classes").
-//! Nothing here does I/O yet; the HTTP sending that calls these functions comes later and
-//! is the one place where lookout's requests leave the process.
+//! Each channel kind's protocol lives in its own file — DingTalk robots ([`dingtalk`]),
+//! WeCom robots ([`wecom`]), Aliyun and Tencent Cloud SMS ([`sms`]) — as pure functions:
+//! a signer that turns credentials, a clock reading and a nonce into the exact request to
+//! send, and `classify(status, body)` that turns the reply into an [`Outcome`] the outbox
+//! acts on (SPEC §3 "Error classes"). [`message`] builds a channel's messages from a
+//! notification (pure); [`send`] signs them with the current clock and sends them over
+//! HTTP — the one place where lookout's requests leave the process. Around them:
+//! [`relay`] (lifecycle: open the outbox, start, reload, stop), [`dispatcher`] (one
+//! worker per channel: budgets, digests, backoff, dead letters), [`ratelimit`],
+//! [`retention`], [`metrics`] and the `render`/`send-test` commands ([`cli`]).
 //!
-//! **Invariant:** secrets are inputs to signers only. No function here logs, and the
-//! signed requests' `Debug` output leaves header values out.
+//! **Invariant:** secrets are inputs to signers only: logs and errors name a robot by
+//! [`target_of`] and leave URLs out, and the signed requests' `Debug` output leaves
+//! header values out.
 
 pub mod cli;
 pub mod dingtalk;

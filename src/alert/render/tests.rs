@@ -10,7 +10,8 @@ use proptest::prelude::*;
 use super::{Limit, Templates, render};
 use crate::alert::view::{self, NotificationView};
 use crate::alert::{Alert, Notification, Status};
-use crate::config::{Channel, Delivery, Mention, Rate, Retry, Secret};
+use crate::backoff::Backoff;
+use crate::config::{Channel, Delivery, Mention, Rate, Secret};
 use crate::notify::message::{
     self, Body, DINGTALK_MAX_BYTES, MAX_PARTS, WECOM_MARKDOWN_MAX_BYTES, WECOM_TEXT_MAX_BYTES,
 };
@@ -64,10 +65,10 @@ fn channel(kind: crate::config::ChannelKind) -> Channel {
                 count: 20,
                 per: std::time::Duration::from_secs(60),
             },
-            retry: Retry {
-                initial: std::time::Duration::from_secs(1),
-                max: std::time::Duration::from_secs(60),
-            },
+            retry: Backoff::constant(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(60),
+            ),
             timeout: std::time::Duration::from_secs(10),
             proxy: None,
             template: None,

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::config::{ChannelKind, Error, InboundAuth, Sources, parse_str};
 
 fn env(name: &str) -> Option<String> {
@@ -332,6 +333,7 @@ channels:
     sign_name: 监控告警
     template_code: SMS_1
     phone_numbers: ['13800000000']
+    retry: { initial: 2s, max: 1m }
   console: { type: console }
 receivers:
   critical: { channels: [sms, ops, console] }
@@ -363,6 +365,12 @@ receivers:
         other => panic!("unexpected kind {other:?}"),
     }
     assert!(!config.channels["sms"].delivery.send_resolved);
+    // Retry bounds become the backoff itself: defaults 1s..5m, or as configured.
+    let retry = |name: &str| config.channels[name].delivery.retry;
+    let s = Duration::from_secs;
+    assert_eq!(retry("ops"), Backoff::new(s(1), s(300)).unwrap());
+    assert_eq!(retry("sms"), Backoff::new(s(2), s(60)).unwrap());
+    assert_eq!(retry("sms").delay(u32::MAX, 1.0), s(60));
     // Secrets never show in Debug output.
     let debug = format!("{config:?}");
     for secret in ["tok123", "SECdeadbeef", "bearer-from-file", "\"SK\""] {

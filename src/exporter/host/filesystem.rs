@@ -18,13 +18,6 @@ use regex::Regex;
 
 use crate::exporter::family::{Family, Labels, labels};
 
-/// node_exporter 1.5's default `--collector.filesystem.mount-points-exclude`.
-pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
-    "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
-
-/// node_exporter 1.5's default `--collector.filesystem.fs-types-exclude`.
-pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
-
 /// At most this many `statfs` calls run at once (node_exporter's default stat workers).
 const STAT_WORKERS: usize = 4;
 
@@ -463,6 +456,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
+    use crate::config::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
 
     /// This machine's /proc/1/mounts plus escaped and read-only entries.
     const MOUNTS: &str = r"proc /proc proc rw,relatime 0 0

@@ -27,9 +27,9 @@ use regex::Regex;
 use tracing::debug;
 
 use super::family::Family;
+use crate::config::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
 
 pub(crate) use cpu::boot_time;
-pub use filesystem::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
 
 /// Where Linux keeps the files the sub-collectors read.
 pub const DEFAULT_PROC_ROOT: &str = "/proc";
