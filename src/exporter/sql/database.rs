@@ -65,7 +65,7 @@ pub struct DatabaseHandle {
 }
 
 /// Reconnect backoff: 1 s doubling to 1 min.
-const RECONNECT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+const RECONNECT: Backoff = Backoff::constant(Duration::from_secs(1), Duration::from_secs(60));
 
 impl DatabaseHandle {
     pub fn new(name: &str, config: &Database) -> Self {
@@ -78,8 +78,7 @@ impl DatabaseHandle {
             config: config.clone(),
             backend,
             health: Mutex::new(Health::default()),
-            backoff: Backoff::new(RECONNECT.0, RECONNECT.1)
-                .unwrap_or_else(|error| unreachable!("constant backoff bounds are valid: {error}")),
+            backoff: RECONNECT,
         }
     }
 
