@@ -16,8 +16,10 @@
 pub mod alert;
 pub mod app;
 pub mod backoff;
+pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod configfile;
 pub mod demo;
 pub mod exporter;
 pub mod http;

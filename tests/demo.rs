@@ -184,7 +184,7 @@ fn the_demo_config_validates_and_every_query_returns_rows_quickly() {
     }
     assert!(matches!(
         config.channels["console"].kind,
-        lookout::config::ChannelKind::Console
+        lookout::channel::Kind::Console(_)
     ));
     for receiver in ["critical", "warning", "info"] {
         assert_eq!(

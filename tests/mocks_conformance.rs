@@ -1,10 +1,9 @@
-//! The verifying mocks against lookout's signers and classifiers: every channel kind —
-//! DingTalk, WeCom, Aliyun SMS, Tencent SMS — is driven through the same cases against its
-//! mock (`support::mocks`), with requests signed by lookout's own signers, sent by a plain
-//! test HTTP client ([`sign_and_send`], which can also send what lookout never would:
-//! wrong credentials, hand-made oversize bodies), and replies classified by lookout's own
-//! `classify`. The table through lookout's real sender (`notify::send::Channels`, from
-//! rendering to classifying) is `tests/channels.rs`.
+//! The channel conformance table: every channel kind — DingTalk, WeCom, Aliyun SMS,
+//! Tencent SMS — is driven through the same cases against its verifying mock
+//! (`support::mocks`) by lookout's real sender ([`lookout_send`]: the channel configured
+//! as a user would, its message built, signed, sent and classified by
+//! `notify::send::Channels`). Wrong credentials are configured; oversize content, which
+//! lookout's splitting never sends, is a built message with its content blown up.
 //!
 //! Beside the table, one test per provider shows that its mock refuses what the real
 //! service refuses (tampered signature, body, timestamp; wrong credentials; replays) with
@@ -18,8 +17,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use lookout::notify::sms::{SignedRequest, aliyun, tencent};
-use lookout::notify::{Outcome, dingtalk, wecom};
+use std::sync::Arc;
+
+use lookout::alert::{Notification, view};
+use lookout::channel::sign::SignedRequest;
+use lookout::channel::{
+    Options, Outcome, aliyun_sms as aliyun, dingtalk, tencent_sms as tencent, wecom,
+};
+use lookout::config::{Sources, parse_str};
+use lookout::notify::send::Channels;
 use serde_json::{Value, json};
 
 use support::http::{Response, read_response};
@@ -86,25 +92,6 @@ impl Rig {
         }
     }
 
-    /// lookout's classifier for this kind; a transport failure is transient.
-    fn classify(&self, attempt: &io::Result<Response>) -> Outcome {
-        let Ok(response) = attempt else {
-            let error = attempt
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            return Outcome::Transient(format!("transport: {error}"));
-        };
-        let (status, body) = (response.status, response.body.as_slice());
-        match self.kind() {
-            Kind::DingTalk => dingtalk::classify(status, body),
-            Kind::WeCom => wecom::classify(status, body),
-            Kind::Aliyun => aliyun::classify(status, body),
-            Kind::Tencent => tencent::classify(status, body),
-        }
-    }
-
     /// Shrinks the per-target budget to `budget` per minute (blocks, where the provider
     /// blocks, stay as the provider does them).
     fn set_budget(&self, budget: usize) {
@@ -139,6 +126,19 @@ impl Rig {
         }
     }
 
+    /// A code the provider answers when nothing but a human can fix the request.
+    fn permanent_code(&self) -> Misbehave {
+        match self.kind() {
+            Kind::DingTalk => Misbehave::err_code(400102, "bot is stopped"),
+            Kind::WeCom => Misbehave::err_code(93000, "invalid webhook url"),
+            Kind::Aliyun => Misbehave::err_code("isv.SMS_SIGNATURE_ILLEGAL", "签名不合法"),
+            Kind::Tencent => Misbehave::err_code(
+                "FailedOperation.SignatureIncorrectOrUnapproved",
+                "签名未审批或格式错误",
+            ),
+        }
+    }
+
     /// The code each provider answers a wrong secret or key with.
     fn bad_credentials_code(&self) -> &'static str {
         match self.kind() {
@@ -169,11 +169,13 @@ enum Message {
     Oversize,
     /// An ordinary alert with the wrong secret (or WeCom key).
     WrongCredentials,
+    /// 300 long alerts: split into parts (robots) or cut (SMS variables) by lookout; every
+    /// part is sent and the outcome is the first failure, or delivered.
+    Storm,
 }
 
-/// Sends one message of the case to the rig's mock and returns the raw reply (or the
-/// transport error).
-type Sender = fn(&Rig, Message) -> io::Result<Response>;
+/// Sends one message of the case to the rig's mock and returns lookout's classification.
+type Sender = fn(&Rig, Message) -> Outcome;
 
 /// One row of the conformance table.
 struct Case {
@@ -330,6 +332,32 @@ fn table() -> Vec<Case> {
                 })
             },
         },
+        Case {
+            name: "a permanent code: permanent",
+            setup: |rig| rig.server().misbehave(rig.permanent_code(), 1),
+            sends: 1,
+            message: Message::Normal,
+            want: "permanent",
+            check: ok,
+        },
+        Case {
+            name: "a storm is split or cut, and every part accepted",
+            setup: |rig| rig.set_budget(100),
+            sends: 1,
+            message: Message::Storm,
+            want: "delivered",
+            check: |rig, _| {
+                let accepted = rig.server().accepted().len();
+                match rig.kind() {
+                    Kind::DingTalk | Kind::WeCom => {
+                        ensure(accepted > 1, || format!("{accepted} part(s): not split"))
+                    }
+                    Kind::Aliyun | Kind::Tencent => {
+                        ensure(accepted == 1, || format!("{accepted} SMS for one number"))
+                    }
+                }
+            },
+        },
     ]
 }
 
@@ -340,7 +368,7 @@ fn run_table(kind: Kind, sender: Sender) {
         let rig = Rig::start(kind);
         (case.setup)(&rig);
         let outcomes: Vec<Outcome> = (0..case.sends)
-            .map(|_| rig.classify(&sender(&rig, case.message)))
+            .map(|_| sender(&rig, case.message))
             .collect();
         let last = outcomes.last().map(Outcome::kind).unwrap_or("none");
         if last != case.want {
@@ -368,88 +396,95 @@ fn run_table(kind: Kind, sender: Sender) {
     );
 }
 
-/// The table's sender: lookout's signer for the kind, then one HTTP/1.1 request to the
-/// mock.
-fn sign_and_send(rig: &Rig, message: Message) -> io::Result<Response> {
+/// The table's sender: lookout's own — the channel configured as a user would (with the
+/// wrong secret or key for `WrongCredentials`), the message built from a notification by
+/// the channel, then signed, sent and classified by `Channels::send`. An `Oversize`
+/// message is the built one with its content blown up past the provider's limit, which
+/// lookout's own splitting never sends.
+fn lookout_send(rig: &Rig, message: Message) -> Outcome {
     let wrong = message == Message::WrongCredentials;
-    let oversize = message == Message::Oversize;
-    let request = match rig {
-        Rig::DingTalk(mock) => {
-            let text = if oversize {
-                "磁盘告警 ".repeat(2000) // 26,000 bytes
-            } else {
-                "### 磁盘使用率过高\n- 实例: db-1\n- 使用率: 95%".to_owned()
-            };
-            let secret = if wrong { "SEC-wrong" } else { DINGTALK_SECRET };
-            let url =
-                dingtalk::signed_url(&mock.webhook_url(), secret, Utc::now().timestamp_millis());
-            robot_request(
-                url,
-                &json!({"msgtype": "markdown", "markdown": {"title": "告警", "text": text}}),
-            )
-        }
-        Rig::WeCom(mock) => {
-            let content = if oversize {
-                "x".repeat(4097)
-            } else {
-                "**磁盘告警** db-1 95%".to_owned()
-            };
-            let url = if wrong {
+    let channel = match rig {
+        Rig::DingTalk(mock) => format!(
+            "type: dingtalk, url: '{}', secret: {}",
+            mock.webhook_url(),
+            if wrong { "SEC-wrong" } else { DINGTALK_SECRET }
+        ),
+        Rig::WeCom(mock) => format!(
+            "type: wecom, url: '{}'",
+            if wrong {
                 mock.webhook_url_for("wrong-key")
             } else {
                 mock.webhook_url()
-            };
-            robot_request(
-                url,
-                &json!({"msgtype": "markdown", "markdown": {"content": content}}),
-            )
-        }
-        Rig::Aliyun(_) => {
-            let mut params = BTreeMap::new();
-            let alert = if oversize {
-                "磁".repeat(36)
-            } else {
-                "磁盘使用率过高".to_owned()
-            };
-            params.insert("alert".to_owned(), alert);
-            params.insert("value".to_owned(), "95%".to_owned());
-            let numbers = vec![PHONE.to_owned()];
-            let sms = aliyun::SendSms {
-                phone_numbers: &numbers,
-                sign_name: "监控中心",
-                template_code: "SMS_123456789",
-                template_param: &params,
-            };
-            let secret = if wrong { "wrong-secret" } else { ALIYUN_SECRET };
-            aliyun::sign_send_sms(
-                aliyun::DEFAULT_ENDPOINT,
-                &sms,
-                ALIYUN_AK,
-                secret,
-                Utc::now(),
-                &nonce(),
-            )
-        }
-        Rig::Tencent(_) => {
-            let first = if oversize {
-                "磁".repeat(13)
-            } else {
-                "磁盘使用率过高".to_owned()
-            };
-            let params = vec![first, "95%".to_owned()];
-            let numbers = vec![format!("+86{PHONE}")];
-            let sms = tencent::SendSms {
-                sdk_app_id: "1400006666",
-                sign_name: "监控中心",
-                template_id: "1110",
-                template_params: &params,
-                phone_numbers: &numbers,
-            };
-            let key = if wrong { "wrong-key" } else { TENCENT_KEY };
-            tencent::sign_send_sms("ap-guangzhou", &sms, TENCENT_ID, key, Utc::now())
-        }
+            }
+        ),
+        Rig::Aliyun(mock) => format!(
+            "type: aliyun_sms, endpoint: 'http://{}', access_key_id: {ALIYUN_AK}, access_key_secret: {}, sign_name: 监控中心, template_code: SMS_123456789, template_params: {{ alert: '{{{{ alertname }}}}', value: '95%' }}, phone_numbers: ['{PHONE}']",
+            mock.endpoint(),
+            if wrong { "wrong-secret" } else { ALIYUN_SECRET }
+        ),
+        Rig::Tencent(mock) => format!(
+            "type: tencent_sms, endpoint: 'http://{}', secret_id: {TENCENT_ID}, secret_key: {}, sdk_app_id: '1400006666', sign_name: 监控中心, template_id: '1110', template_params: ['{{{{ alertname }}}}', '95%'], phone_numbers: ['+86{PHONE}']",
+            mock.endpoint(),
+            if wrong { "wrong-key" } else { TENCENT_KEY }
+        ),
     };
-    deliver(&request, rig.server().addr(), SEND_TIMEOUT)
+    let yaml = format!(
+        "channels:\n  c: {{ {channel}, timeout: {}ms }}\n",
+        SEND_TIMEOUT.as_millis()
+    );
+    let config = parse_str("table.yaml", &yaml, &Sources::system()).expect("table config");
+    let notification = notification(if message == Message::Storm { 300 } else { 1 });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let channels = Channels::new(Arc::new(config)).expect("channels open");
+        let channel = channels.channel("c").expect("channel configured");
+        let view = view::build(&notification, chrono_tz::Asia::Shanghai, Utc::now());
+        let mut messages = channel
+            .prepare(&channels.templates, &view, &Options::default())
+            .expect("messages built");
+        if message == Message::Oversize {
+            blow_up(rig.kind(), &mut messages[0].payload);
+        }
+        for m in &messages {
+            let outcome = channels.send(m).await;
+            if !outcome.is_delivered() {
+                return outcome;
+            }
+        }
+        Outcome::Delivered
+    })
+}
+
+/// A firing notification of `alerts` alerts with long Chinese summaries.
+fn notification(alerts: usize) -> Notification {
+    let summary = "提现交易失败率持续高于阈值，请检查支付通道。".repeat(4);
+    let alerts: Vec<String> = (0..alerts)
+        .map(|i| {
+            format!(
+                r#"{{"status":"firing","labels":{{"alertname":"磁盘使用率过高","severity":"critical","instance":"db-{i}"}},"annotations":{{"summary":"{summary}"}},"startsAt":"2026-11-22T02:10:05Z","fingerprint":"{i:016x}"}}"#
+            )
+        })
+        .collect();
+    let json = format!(
+        r#"{{"status":"firing","receiver":"r","groupKey":"g","alerts":[{}]}}"#,
+        alerts.join(",")
+    );
+    Notification::parse(json.as_bytes()).expect("table notification")
+}
+
+/// Replaces the content of a built message's payload with one too large for the
+/// provider: a 26,000-byte DingTalk body, 4,097 bytes of WeCom markdown, a 36-character
+/// Aliyun variable, a 13-character Tencent variable.
+fn blow_up(kind: Kind, payload: &mut Value) {
+    match kind {
+        Kind::DingTalk => payload["markdown"]["text"] = json!("磁盘告警 ".repeat(2000)),
+        Kind::WeCom => payload["markdown"]["content"] = json!("x".repeat(4097)),
+        Kind::Aliyun => payload["params"]["alert"] = json!("磁".repeat(36)),
+        Kind::Tencent => payload["params"][0] = json!("磁".repeat(13)),
+    }
 }
 
 /// A robot webhook call as a request: POST, JSON body.
@@ -516,22 +551,22 @@ fn json_of(response: &Response) -> Value {
 
 #[test]
 fn dingtalk_passes_the_conformance_table() {
-    run_table(Kind::DingTalk, sign_and_send);
+    run_table(Kind::DingTalk, lookout_send);
 }
 
 #[test]
 fn wecom_passes_the_conformance_table() {
-    run_table(Kind::WeCom, sign_and_send);
+    run_table(Kind::WeCom, lookout_send);
 }
 
 #[test]
 fn aliyun_sms_passes_the_conformance_table() {
-    run_table(Kind::Aliyun, sign_and_send);
+    run_table(Kind::Aliyun, lookout_send);
 }
 
 #[test]
 fn tencent_sms_passes_the_conformance_table() {
-    run_table(Kind::Tencent, sign_and_send);
+    run_table(Kind::Tencent, lookout_send);
 }
 
 /// DingTalk: the signature must be fresh, correct and percent-encoded exactly once; the

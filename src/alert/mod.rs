@@ -3,6 +3,8 @@
 
 mod filters;
 pub mod render;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod view;
 
 use std::collections::BTreeMap;

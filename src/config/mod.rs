@@ -5,9 +5,7 @@
 //! every error at once, each with the file, line, column and key path.
 
 pub mod raw;
-pub mod secret;
 pub mod validate;
-pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,11 +15,10 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::backoff::Backoff;
-
-pub use secret::Secret;
+pub use crate::channel::Channel;
+use crate::configfile::yaml;
+pub use crate::configfile::{Diagnostic, Position, Secret};
 pub use validate::validate;
-use yaml::Position;
 
 /// Where a configuration came from and how to reach the outside while loading it.
 pub struct Sources<'a> {
@@ -39,15 +36,6 @@ impl Sources<'static> {
             read_file: &|path| std::fs::read_to_string(path),
         }
     }
-}
-
-/// One problem in a configuration file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub position: Position,
-    /// Dotted key path, e.g. `channels.ops.retry.initial` or `queries[2].metrics[0].name`.
-    pub path: String,
-    pub message: String,
 }
 
 /// Why a configuration could not be loaded.
@@ -170,7 +158,7 @@ fn decode_document(
             "relay" => config.relay = yaml::decode(node, name, p, errors).unwrap_or_default(),
             "databases" => config.databases = yaml::decode_map(node, name, p, errors),
             "queries" => config.queries = yaml::decode_seq(node, name, p, errors),
-            "channels" => config.channels = yaml::decode_channels(node, p, errors),
+            "channels" => config.channels = crate::channel::decode_section(node, p, errors),
             "receivers" => config.receivers = yaml::decode_map(node, name, p, errors),
             _ => {
                 top.insert(key.clone(), node.clone());
@@ -344,89 +332,6 @@ pub struct MetricSpec {
     pub labels: Vec<String>,
     pub value: String,
     pub const_labels: BTreeMap<String, String>,
-}
-
-/// A send budget: `count` messages per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u32,
-    pub per: Duration,
-}
-
-/// Settings every channel kind has, with per-kind defaults.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub rate_limit: Rate,
-    /// Retry delays, built from `retry.initial` and `retry.max` (checked there).
-    pub retry: Backoff,
-    pub timeout: Duration,
-    pub proxy: Option<String>,
-    pub template: Option<PathBuf>,
-    pub send_resolved: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Mention {
-    pub mobiles: Vec<String>,
-    pub user_ids: Vec<String>,
-    pub all_on_severity: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Channel {
-    pub name: String,
-    pub delivery: Delivery,
-    pub kind: ChannelKind,
-}
-
-/// The closed set of channel kinds.
-#[derive(Debug, Clone)]
-pub enum ChannelKind {
-    Dingtalk {
-        url: Secret,
-        secret: Option<Secret>,
-        mention: Mention,
-        markdown: bool,
-    },
-    Wecom {
-        url: Secret,
-        mention: Mention,
-        markdown: bool,
-    },
-    AliyunSms {
-        endpoint: String,
-        access_key_id: String,
-        access_key_secret: Secret,
-        sign_name: String,
-        template_code: String,
-        template_params: BTreeMap<String, String>,
-        phone_numbers: Vec<String>,
-    },
-    TencentSms {
-        endpoint: String,
-        region: String,
-        secret_id: String,
-        secret_key: Secret,
-        sdk_app_id: String,
-        sign_name: String,
-        template_id: String,
-        template_params: Vec<String>,
-        phone_numbers: Vec<String>,
-    },
-    Console,
-}
-
-impl ChannelKind {
-    /// The `type` value that selects this kind in the file.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ChannelKind::Dingtalk { .. } => "dingtalk",
-            ChannelKind::Wecom { .. } => "wecom",
-            ChannelKind::AliyunSms { .. } => "aliyun_sms",
-            ChannelKind::TencentSms { .. } => "tencent_sms",
-            ChannelKind::Console => "console",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

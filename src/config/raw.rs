@@ -1,9 +1,10 @@
 //! The configuration as written in the file: serde structs close to the YAML, with
 //! every value still a string where validation has something to say about it.
 //!
-//! Every struct denies unknown keys. Channels are deserialized by hand on their `type`
-//! key (see `yaml::channel`), because serde's internally tagged enums buffer their input
-//! and lose both `deny_unknown_fields` and source positions.
+//! Every struct denies unknown keys. Channels are the channel kinds' own (see
+//! `channel::decode_section`): each is deserialized by hand on its `type` key, because
+//! serde's internally tagged enums buffer their input and lose both
+//! `deny_unknown_fields` and source positions.
 
 use std::collections::BTreeMap;
 
@@ -109,117 +110,6 @@ pub struct RawMetric {
     pub const_labels: Option<BTreeMap<String, String>>,
 }
 
-/// Settings every sending channel shares.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetry {
-    pub initial: Option<String>,
-    pub max: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMention {
-    #[serde(default)]
-    pub mobiles: Vec<String>,
-    #[serde(default)]
-    pub user_ids: Vec<String>,
-    #[serde(default)]
-    pub all_on_severity: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDingtalk {
-    pub url: Option<String>,
-    pub secret: Option<String>,
-    pub secret_file: Option<String>,
-    pub mention: Option<RawMention>,
-    pub message_type: Option<String>,
-    pub rate_limit: Option<String>,
-    pub retry: Option<RawRetry>,
-    pub timeout: Option<String>,
-    pub proxy: Option<String>,
-    pub template: Option<String>,
-    pub send_resolved: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWecom {
-    pub url: Option<String>,
-    pub mention: Option<RawMention>,
-    pub message_type: Option<String>,
-    pub rate_limit: Option<String>,
-    pub retry: Option<RawRetry>,
-    pub timeout: Option<String>,
-    pub proxy: Option<String>,
-    pub template: Option<String>,
-    pub send_resolved: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAliyunSms {
-    pub endpoint: Option<String>,
-    pub access_key_id: Option<String>,
-    pub access_key_secret: Option<String>,
-    pub access_key_secret_file: Option<String>,
-    pub sign_name: Option<String>,
-    pub template_code: Option<String>,
-    #[serde(default)]
-    pub template_params: BTreeMap<String, String>,
-    #[serde(default)]
-    pub phone_numbers: Vec<String>,
-    pub rate_limit: Option<String>,
-    pub retry: Option<RawRetry>,
-    pub timeout: Option<String>,
-    pub proxy: Option<String>,
-    pub send_resolved: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTencentSms {
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub secret_id: Option<String>,
-    pub secret_key: Option<String>,
-    pub secret_key_file: Option<String>,
-    pub sdk_app_id: Option<String>,
-    pub sign_name: Option<String>,
-    pub template_id: Option<String>,
-    #[serde(default)]
-    pub template_params: Vec<String>,
-    #[serde(default)]
-    pub phone_numbers: Vec<String>,
-    pub rate_limit: Option<String>,
-    pub retry: Option<RawRetry>,
-    pub timeout: Option<String>,
-    pub proxy: Option<String>,
-    pub send_resolved: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConsole {
-    pub template: Option<String>,
-    pub send_resolved: Option<bool>,
-}
-
-/// One channel, by its `type` key.
-#[derive(Debug)]
-pub enum RawChannel {
-    Dingtalk(RawDingtalk),
-    Wecom(RawWecom),
-    AliyunSms(RawAliyunSms),
-    TencentSms(RawTencentSms),
-    Console(RawConsole),
-}
-
-/// The accepted values of a channel's `type` key.
-pub const CHANNEL_TYPES: &[&str] = &["dingtalk", "wecom", "aliyun_sms", "tencent_sms", "console"];
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRelay {
@@ -252,7 +142,7 @@ pub struct RawConfig {
     pub host: RawHost,
     pub databases: BTreeMap<String, RawDatabase>,
     pub queries: Vec<RawQuery>,
-    pub channels: BTreeMap<String, RawChannel>,
+    pub channels: BTreeMap<String, crate::channel::RawChannel>,
     pub relay: RawRelay,
     pub receivers: BTreeMap<String, RawReceiver>,
 }

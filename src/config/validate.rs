@@ -8,20 +8,15 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use regex::Regex;
-
-use self::bounds::Span;
-use super::raw::{self, RawChannel, RawConfig};
-use super::yaml::{Positions, join};
+use super::raw::{self, RawConfig};
 use super::{
-    Channel, ChannelKind, Config, DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, Database,
-    DatabaseKind, Delivery, Diagnostic, HostConfig, InboundAuth, LogConfig, LogFormat, Mention,
-    MetricKind, MetricSpec, Query, Rate, Receiver, RelayConfig, Retention, Secret, WebConfig,
+    Channel, Config, DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, Database,
+    DatabaseKind, Diagnostic, HostConfig, InboundAuth, LogConfig, LogFormat, MetricKind,
+    MetricSpec, Query, Receiver, RelayConfig, Retention, WebConfig,
 };
-use crate::backoff::{self, Backoff};
-
-/// `retry.initial` and `retry.max` when not set.
-const DEFAULT_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
+use crate::channel::RawChannel;
+use crate::configfile::yaml::Positions;
+use crate::configfile::{Checker, bounds, join, secret};
 
 /// The default listen address (SPEC §1).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9788";
@@ -32,34 +27,17 @@ pub fn validate(
     positions: &Positions,
     read_file: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<Config, Vec<Diagnostic>> {
-    let mut v = Validator {
-        positions,
-        read_file,
-        errors: Vec::new(),
-    };
-    let config = v.config(raw);
-    if v.errors.is_empty() {
+    let mut check = Checker::new(positions, read_file);
+    let config = check.config(raw);
+    let errors = check.finish();
+    if errors.is_empty() {
         Ok(config)
     } else {
-        Err(v.errors)
+        Err(errors)
     }
 }
 
-struct Validator<'a> {
-    positions: &'a Positions,
-    read_file: &'a dyn Fn(&Path) -> std::io::Result<String>,
-    errors: Vec<Diagnostic>,
-}
-
-impl Validator<'_> {
-    fn error(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(Diagnostic {
-            position: self.positions.of(path),
-            path: path.to_owned(),
-            message: message.into(),
-        });
-    }
-
+impl Checker<'_> {
     fn config(&mut self, raw: &RawConfig) -> Config {
         let databases = raw
             .databases
@@ -70,7 +48,7 @@ impl Validator<'_> {
         let channels = raw
             .channels
             .iter()
-            .filter_map(|(name, ch)| Some((name.clone(), self.channel(name, ch)?)))
+            .filter_map(|(name, ch)| Some((name.clone(), Channel::validate(name, ch, self)?)))
             .collect::<BTreeMap<_, _>>();
         let receivers = self.receivers(&raw.receivers, &raw.channels);
         Config {
@@ -328,7 +306,7 @@ impl Validator<'_> {
                 return None;
             }
         };
-        if super::secret::redact_url(&url) != url {
+        if secret::redact_url(&url) != url {
             self.error(
                 &join(&path, "url"),
                 "the URL carries a password; move it to `password` or `password_file`",
@@ -524,230 +502,6 @@ impl Validator<'_> {
         }
     }
 
-    fn channel(&mut self, name: &str, raw: &RawChannel) -> Option<Channel> {
-        let path = join("channels", name);
-        let (kind, delivery) = match raw {
-            RawChannel::Dingtalk(c) => {
-                let url = self.url(&path, "url", c.url.as_deref())?;
-                let secret =
-                    self.secret(&path, "secret", c.secret.as_ref(), c.secret_file.as_ref());
-                let delivery =
-                    self.delivery(&path, DeliveryDefaults::CHAT, &Common::of_dingtalk(c));
-                (
-                    ChannelKind::Dingtalk {
-                        url,
-                        secret,
-                        mention: mention(c.mention.as_ref()),
-                        markdown: self.message_type(&path, c.message_type.as_deref()),
-                    },
-                    delivery,
-                )
-            }
-            RawChannel::Wecom(c) => {
-                let url = self.url(&path, "url", c.url.as_deref())?;
-                let delivery = self.delivery(&path, DeliveryDefaults::CHAT, &Common::of_wecom(c));
-                (
-                    ChannelKind::Wecom {
-                        url,
-                        mention: mention(c.mention.as_ref()),
-                        markdown: self.message_type(&path, c.message_type.as_deref()),
-                    },
-                    delivery,
-                )
-            }
-            RawChannel::AliyunSms(c) => {
-                let endpoint = self.url(
-                    &path,
-                    "endpoint",
-                    Some(
-                        c.endpoint
-                            .as_deref()
-                            .unwrap_or("https://dysmsapi.aliyuncs.com"),
-                    ),
-                )?;
-                let secret = self.secret(
-                    &path,
-                    "access_key_secret",
-                    c.access_key_secret.as_ref(),
-                    c.access_key_secret_file.as_ref(),
-                );
-                if secret.is_none() {
-                    self.error(
-                        &path,
-                        "missing key `access_key_secret` or `access_key_secret_file`",
-                    );
-                }
-                self.phone_numbers(&path, &c.phone_numbers);
-                let delivery = self.delivery(&path, DeliveryDefaults::SMS, &Common::of_aliyun(c));
-                (
-                    ChannelKind::AliyunSms {
-                        endpoint: endpoint.expose().to_owned(),
-                        access_key_id: self
-                            .required(&path, "access_key_id", c.access_key_id.as_deref())?
-                            .to_owned(),
-                        access_key_secret: secret?,
-                        sign_name: self
-                            .required(&path, "sign_name", c.sign_name.as_deref())?
-                            .to_owned(),
-                        template_code: self
-                            .required(&path, "template_code", c.template_code.as_deref())?
-                            .to_owned(),
-                        template_params: c.template_params.clone(),
-                        phone_numbers: c.phone_numbers.clone(),
-                    },
-                    delivery,
-                )
-            }
-            RawChannel::TencentSms(c) => {
-                let endpoint = self.url(
-                    &path,
-                    "endpoint",
-                    Some(
-                        c.endpoint
-                            .as_deref()
-                            .unwrap_or("https://sms.tencentcloudapi.com"),
-                    ),
-                )?;
-                let secret = self.secret(
-                    &path,
-                    "secret_key",
-                    c.secret_key.as_ref(),
-                    c.secret_key_file.as_ref(),
-                );
-                if secret.is_none() {
-                    self.error(&path, "missing key `secret_key` or `secret_key_file`");
-                }
-                self.phone_numbers(&path, &c.phone_numbers);
-                let delivery = self.delivery(&path, DeliveryDefaults::SMS, &Common::of_tencent(c));
-                (
-                    ChannelKind::TencentSms {
-                        endpoint: endpoint.expose().to_owned(),
-                        region: c
-                            .region
-                            .clone()
-                            .unwrap_or_else(|| "ap-guangzhou".to_owned()),
-                        secret_id: self
-                            .required(&path, "secret_id", c.secret_id.as_deref())?
-                            .to_owned(),
-                        secret_key: secret?,
-                        sdk_app_id: self
-                            .required(&path, "sdk_app_id", c.sdk_app_id.as_deref())?
-                            .to_owned(),
-                        sign_name: self
-                            .required(&path, "sign_name", c.sign_name.as_deref())?
-                            .to_owned(),
-                        template_id: self
-                            .required(&path, "template_id", c.template_id.as_deref())?
-                            .to_owned(),
-                        template_params: c.template_params.clone(),
-                        phone_numbers: c.phone_numbers.clone(),
-                    },
-                    delivery,
-                )
-            }
-            RawChannel::Console(c) => {
-                let common = Common {
-                    template: c.template.as_deref(),
-                    send_resolved: c.send_resolved,
-                    ..Common::default()
-                };
-                (
-                    ChannelKind::Console,
-                    self.delivery(&path, DeliveryDefaults::CONSOLE, &common),
-                )
-            }
-        };
-        Some(Channel {
-            name: name.to_owned(),
-            delivery,
-            kind,
-        })
-    }
-
-    fn phone_numbers(&mut self, path: &str, numbers: &[String]) {
-        if numbers.is_empty() {
-            self.error(
-                &join(path, "phone_numbers"),
-                "at least one phone number is needed",
-            );
-        }
-        for number in numbers {
-            let digits = number.strip_prefix('+').unwrap_or(number);
-            if digits.len() < 5 || !digits.chars().all(|c| c.is_ascii_digit()) {
-                self.error(
-                    &join(path, "phone_numbers"),
-                    format!("`{number}` is not a phone number"),
-                );
-            }
-        }
-    }
-
-    fn message_type(&mut self, path: &str, value: Option<&str>) -> bool {
-        match value {
-            None | Some("markdown") => true,
-            Some("text") => false,
-            Some(other) => {
-                self.error(
-                    &join(path, "message_type"),
-                    format!("unknown message type `{other}` (expected markdown or text)"),
-                );
-                true
-            }
-        }
-    }
-
-    fn delivery(&mut self, path: &str, defaults: DeliveryDefaults, raw: &Common<'_>) -> Delivery {
-        let rate_limit = match raw.rate_limit {
-            None => defaults.rate_limit,
-            Some(text) => parse_rate(text).unwrap_or_else(|message| {
-                self.error(&join(path, "rate_limit"), message);
-                defaults.rate_limit
-            }),
-        };
-        let retry = self.retry(path, raw.retry);
-        if let Some(proxy) = raw.proxy {
-            self.url(path, "proxy", Some(proxy));
-        }
-        Delivery {
-            rate_limit,
-            retry,
-            timeout: self.duration_in(
-                &join(path, "timeout"),
-                raw.timeout,
-                Duration::from_secs(10),
-                bounds::SEND_TIMEOUT,
-            ),
-            proxy: raw.proxy.map(str::to_owned),
-            template: raw.template.map(PathBuf::from),
-            send_resolved: raw.send_resolved.unwrap_or(defaults.send_resolved),
-        }
-    }
-
-    /// `retry.initial` and `retry.max` as the backoff the dispatcher uses.
-    fn retry(&mut self, path: &str, raw: Option<&raw::RawRetry>) -> Backoff {
-        let initial = self.duration_in(
-            &join(path, "retry.initial"),
-            raw.and_then(|r| r.initial.as_deref()),
-            DEFAULT_RETRY.0,
-            bounds::RETRY_INITIAL,
-        );
-        let max = self.duration_in(
-            &join(path, "retry.max"),
-            raw.and_then(|r| r.max.as_deref()),
-            DEFAULT_RETRY.1,
-            bounds::RETRY_MAX,
-        );
-        Backoff::new(initial, max).unwrap_or_else(|error| {
-            let message = match error {
-                backoff::Error::ZeroInitial => "`initial` must be positive",
-                backoff::Error::InitialAboveMax { .. } => "`initial` must not exceed `max`",
-            };
-            self.error(&join(path, "retry"), message);
-            // The config is refused for this error; the default only fills the slot.
-            Backoff::constant(DEFAULT_RETRY.0, DEFAULT_RETRY.1)
-        })
-    }
-
     fn receivers(
         &mut self,
         raw: &BTreeMap<String, raw::RawReceiver>,
@@ -786,119 +540,6 @@ impl Validator<'_> {
         }
         out
     }
-
-    fn required<'s>(&mut self, path: &str, key: &str, value: Option<&'s str>) -> Option<&'s str> {
-        match value {
-            Some(v) if !v.trim().is_empty() => Some(v),
-            _ => {
-                self.error(&join(path, key), format!("missing key `{key}`"));
-                None
-            }
-        }
-    }
-
-    fn url(&mut self, path: &str, key: &str, value: Option<&str>) -> Option<Secret> {
-        let value = self.required(path, key, value)?;
-        let ok = value.split_once("://").is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https" | "socks5") && !rest.is_empty()
-        });
-        if !ok {
-            // The URL may carry a token: do not echo it.
-            self.error(&join(path, key), "expected an http:// or https:// URL");
-            return None;
-        }
-        Some(Secret::new(value))
-    }
-
-    /// A secret given inline as `key` or read from the file named by `key_file`.
-    fn secret(
-        &mut self,
-        path: &str,
-        key: &str,
-        value: Option<&String>,
-        file: Option<&String>,
-    ) -> Option<Secret> {
-        match (value, file) {
-            (Some(_), Some(_)) => {
-                self.error(
-                    &join(path, key),
-                    format!("set either `{key}` or `{key}_file`, not both"),
-                );
-                None
-            }
-            (Some(value), None) => Some(Secret::new(value.as_str())),
-            (None, Some(file)) => {
-                let file_key = join(path, &format!("{key}_file"));
-                match (self.read_file)(Path::new(file)) {
-                    Ok(content) => Some(Secret::new(content.trim_end_matches(['\n', '\r']))),
-                    Err(error) => {
-                        self.error(&file_key, format!("cannot read `{file}`: {error}"));
-                        None
-                    }
-                }
-            }
-            (None, None) => None,
-        }
-    }
-
-    /// A duration within `span`; on any error, `default` (itself within `span`).
-    fn duration_in(
-        &mut self,
-        path: &str,
-        value: Option<&str>,
-        default: Duration,
-        span: Span,
-    ) -> Duration {
-        let Some(text) = value else {
-            return default;
-        };
-        match parse_duration(text).and_then(|d| span.check(d, text.trim()).map(|()| d)) {
-            Ok(duration) => duration,
-            Err(message) => {
-                self.error(path, message);
-                default
-            }
-        }
-    }
-
-    /// Reports `value` when it is outside `range`.
-    fn number<T>(&mut self, path: &str, range: &std::ops::RangeInclusive<T>, value: T)
-    where
-        T: PartialOrd + std::fmt::Display + Copy,
-    {
-        if let Err(message) = bounds::check_number(range, value) {
-            self.error(path, message);
-        }
-    }
-
-    /// A size within `range`; on any error, `default`.
-    fn bytes(
-        &mut self,
-        path: &str,
-        value: Option<&str>,
-        default: usize,
-        range: &std::ops::RangeInclusive<usize>,
-    ) -> usize {
-        let Some(text) = value else {
-            return default;
-        };
-        let checked = parse_bytes(text).and_then(|n| {
-            bounds::check_number(range, n)
-                .map(|()| n)
-                .map_err(|message| format!("{message} bytes"))
-        });
-        checked.unwrap_or_else(|message| {
-            self.error(path, message);
-            default
-        })
-    }
-
-    fn regex(&mut self, path: &str, pattern: &str) -> Regex {
-        Regex::new(pattern).unwrap_or_else(|error| {
-            self.error(path, format!("invalid regular expression: {error}"));
-            Regex::new("$^").unwrap_or_else(|_| unreachable!("the never-matching regex is valid"))
-        })
-    }
 }
 
 /// Metric name prefixes lookout exports itself.
@@ -906,82 +547,6 @@ const RESERVED_PREFIXES: &[&str] = &["lookout_", "process_", "node_"];
 
 /// Label names that Prometheus gives a meaning of its own.
 const RESERVED_LABELS: &[&str] = &["le", "quantile"];
-
-fn mention(raw: Option<&raw::RawMention>) -> Mention {
-    raw.map(|m| Mention {
-        mobiles: m.mobiles.clone(),
-        user_ids: m.user_ids.clone(),
-        all_on_severity: m.all_on_severity.clone(),
-    })
-    .unwrap_or_default()
-}
-
-#[derive(Clone, Copy)]
-struct DeliveryDefaults {
-    rate_limit: Rate,
-    send_resolved: bool,
-}
-
-impl DeliveryDefaults {
-    /// DingTalk and WeCom robots: 20 messages a minute.
-    const CHAT: Self = Self {
-        rate_limit: Rate {
-            count: 20,
-            per: Duration::from_secs(60),
-        },
-        send_resolved: true,
-    };
-    /// Aliyun and Tencent throttle one number to about one message a minute.
-    const SMS: Self = Self {
-        rate_limit: Rate {
-            count: 1,
-            per: Duration::from_secs(60),
-        },
-        send_resolved: false,
-    };
-    const CONSOLE: Self = Self {
-        rate_limit: Rate {
-            count: 1000,
-            per: Duration::from_secs(1),
-        },
-        send_resolved: true,
-    };
-}
-
-/// The delivery keys every raw channel struct has, borrowed.
-#[derive(Default)]
-struct Common<'a> {
-    rate_limit: Option<&'a str>,
-    retry: Option<&'a raw::RawRetry>,
-    timeout: Option<&'a str>,
-    proxy: Option<&'a str>,
-    template: Option<&'a str>,
-    send_resolved: Option<bool>,
-}
-
-macro_rules! common_of {
-    ($($fn:ident: $ty:ty, template: $template:expr;)*) => {
-        impl<'a> Common<'a> {
-            $(fn $fn(c: &'a $ty) -> Self {
-                Self {
-                    rate_limit: c.rate_limit.as_deref(),
-                    retry: c.retry.as_ref(),
-                    timeout: c.timeout.as_deref(),
-                    proxy: c.proxy.as_deref(),
-                    template: $template(c),
-                    send_resolved: c.send_resolved,
-                }
-            })*
-        }
-    };
-}
-
-common_of! {
-    of_dingtalk: raw::RawDingtalk, template: |c: &'a raw::RawDingtalk| c.template.as_deref();
-    of_wecom: raw::RawWecom, template: |c: &'a raw::RawWecom| c.template.as_deref();
-    of_aliyun: raw::RawAliyunSms, template: |_| None;
-    of_tencent: raw::RawTencentSms, template: |_| None;
-}
 
 /// `0.0.0.0:9788`, `[::]:9788`, `127.0.0.1:0`, or `:9788` for every interface.
 pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
@@ -993,71 +558,6 @@ pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
     full.parse().map_err(|_| {
         format!("invalid listen address `{text}` (expected host:port, e.g. 0.0.0.0:9788)")
     })
-}
-
-/// Durations as Prometheus writes them: `500ms`, `10s`, `5m`, `1h30m`, `1d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "duration `{text}` needs a unit (ms, s, m, h, d), e.g. `{text}s`"
-        ));
-    }
-    humantime::parse_duration(text).map_err(|error| format!("invalid duration `{text}`: {error}"))
-}
-
-/// Byte sizes: `1048576`, `512KiB`, `1MiB`, `1MB`, `2GiB`.
-pub fn parse_bytes(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid size `{text}` (e.g. 1MiB, 512KiB, 1048576)"))?;
-    let scale: f64 = match unit.trim() {
-        "" | "B" => 1.0,
-        "KB" | "kB" => 1e3,
-        "KiB" | "K" => 1024.0,
-        "MB" => 1e6,
-        "MiB" | "M" => 1024.0 * 1024.0,
-        "GB" => 1e9,
-        "GiB" | "G" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` in `{text}` (B, KiB, MiB, GiB, KB, MB, GB)"
-            ));
-        }
-    };
-    let bytes = number * scale;
-    if !(1.0..=f64::from(u32::MAX)).contains(&bytes) {
-        return Err(format!("size `{text}` is out of range"));
-    }
-    Ok(bytes as usize)
-}
-
-/// Send budgets: `20/min`, `1/s`, `100/h`.
-pub fn parse_rate(text: &str) -> Result<Rate, String> {
-    let bad = || format!("invalid rate `{text}` (expected N/s, N/min or N/h, e.g. 20/min)");
-    let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
-    let count: u32 = count.trim().parse().map_err(|_| bad())?;
-    let per = match unit.trim() {
-        "s" | "sec" | "second" => Duration::from_secs(1),
-        "m" | "min" | "minute" => Duration::from_secs(60),
-        "h" | "hour" => Duration::from_secs(3600),
-        _ => return Err(bad()),
-    };
-    if count == 0 {
-        return Err(format!("rate `{text}` must allow at least one message"));
-    }
-    if !bounds::RATE_COUNT.contains(&count) {
-        return Err(format!(
-            "rate `{text}` allows more than {} messages per window",
-            bounds::RATE_COUNT.end()
-        ));
-    }
-    Ok(Rate { count, per })
 }
 
 fn is_label_name(name: &str) -> bool {
@@ -1075,8 +575,6 @@ fn is_metric_name(name: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
-
-mod bounds;
 
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::message::{self, Body, Message};
 use super::send::Channels;
 use crate::alert::{Alert, Notification, Status, view};
+use crate::channel::{Channel, Message, Options};
 use crate::config::Config;
 
 /// Prints, per channel of `receiver`, every message `payload` would produce.
@@ -58,8 +58,8 @@ pub fn render(config: Config, receiver: &str, payload: &Path) -> ExitCode {
         let Some(channel) = registry.channel(name) else {
             continue;
         };
-        match message::prepare(channel, &registry.templates, &view) {
-            Ok(messages) => print!("{}", describe(name, channel.kind.name(), &messages)),
+        match channel.prepare(&registry.templates, &view, &Options::default()) {
+            Ok(messages) => print!("{}", describe(channel, &messages)),
             Err(error) => {
                 failed = true;
                 println!("== {name}: {error}");
@@ -74,7 +74,8 @@ pub fn render(config: Config, receiver: &str, payload: &Path) -> ExitCode {
 }
 
 /// The human-readable description of what `render` prints for one channel.
-pub fn describe(name: &str, kind: &str, messages: &[Message]) -> String {
+pub fn describe(channel: &Channel, messages: &[Message]) -> String {
+    let (name, kind) = (&channel.name, channel.kind.name());
     let mut out = String::new();
     if messages.is_empty() {
         out.push_str(&format!("== {name} ({kind}): nothing to send (resolved notifications are off for this channel)\n"));
@@ -85,13 +86,13 @@ pub fn describe(name: &str, kind: &str, messages: &[Message]) -> String {
         messages.len()
     ));
     for m in messages {
-        let wire = m.wire();
+        let shown = channel.kind.describe(m);
         out.push_str(&format!(
             "-- part {}/{} to {}: {} bytes, {} alert(s){}\n",
             m.part,
             m.parts,
             m.target,
-            wire.len(),
+            shown.bytes,
             m.alerts,
             if m.omitted > 0 {
                 format!(", {} omitted", m.omitted)
@@ -99,28 +100,8 @@ pub fn describe(name: &str, kind: &str, messages: &[Message]) -> String {
                 String::new()
             }
         ));
-        match &m.body {
-            Body::Json { json } => {
-                out.push_str(&serde_json::to_string_pretty(json).unwrap_or_default());
-                out.push('\n');
-            }
-            Body::AliyunSms { params, .. } => {
-                out.push_str(&format!(
-                    "TemplateParam: {}\n",
-                    serde_json::to_string(params).unwrap_or_default()
-                ));
-            }
-            Body::TencentSms { params, .. } => {
-                out.push_str(&format!(
-                    "TemplateParamSet: {}\n",
-                    serde_json::to_string(params).unwrap_or_default()
-                ));
-            }
-            Body::Console { text } => {
-                out.push_str(text);
-                out.push('\n');
-            }
-        }
+        out.push_str(&shown.text);
+        out.push('\n');
     }
     out
 }
@@ -193,7 +174,7 @@ pub fn send_test(config: Config, channel_name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         };
         let view = view::build(&test_notification("send-test"), timezone, Utc::now());
-        let messages = match message::prepare(channel, &registry.templates, &view) {
+        let messages = match channel.prepare(&registry.templates, &view, &Options::default()) {
             Ok(messages) => messages,
             Err(error) => {
                 eprintln!("{channel_name}: {error}");

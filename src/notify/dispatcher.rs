@@ -24,13 +24,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::Outcome;
-use super::message::{self, MAX_PARTS, Message, Options};
 use super::metrics::{ChannelGauges, RelayMetrics, Snapshot};
 use super::ratelimit::Window;
 use super::retention::Retention;
 use super::send::Channels;
 use crate::alert::{Notification, view};
-use crate::config::Channel;
+use crate::channel::{Channel, MAX_PARTS, Message, Options};
 use crate::outbox::store::{StoredDigest, now_ms};
 use crate::outbox::{Delivery, Outbox};
 use crate::shutdown::Shutdown;
@@ -56,7 +55,7 @@ pub struct Dispatcher {
     outbox: Outbox,
     channels: ArcSwap<Channels>,
     metrics: RelayMetrics,
-    /// Budgets by target key (see `message::targets`), shared by all channels.
+    /// Budgets by target key (see `Channel::targets`), shared by all channels.
     windows: Mutex<HashMap<String, Window>>,
     status: Mutex<BTreeMap<String, ChannelStatus>>,
     wake: Mutex<HashMap<String, Arc<Notify>>>,
@@ -240,7 +239,7 @@ impl Dispatcher {
         let now = now_ms();
         let since = now - Window::per_ms(channel.delivery.rate_limit);
         let pauses = self.outbox.pauses(now).await.unwrap_or_default();
-        for target in message::targets(channel) {
+        for target in channel.targets() {
             let known = self
                 .windows
                 .lock()
@@ -292,7 +291,7 @@ impl Dispatcher {
         let mut budget = usize::MAX;
         let mut next_free = now;
         let mut pause_ends = i64::MAX;
-        for target in message::targets(channel) {
+        for target in channel.targets() {
             let b = self.budget_of(channel, &target, now);
             if let Some(until) = b.paused_until_ms {
                 pause_ends = pause_ends.min(until);
@@ -357,7 +356,8 @@ impl Dispatcher {
             MAX_PARTS.min(usize::try_from(channel.delivery.rate_limit.count).unwrap_or(MAX_PARTS));
         if budget < wanted {
             let rate = channel.delivery.rate_limit;
-            let ready = message::targets(channel)
+            let ready = channel
+                .targets()
                 .iter()
                 .filter_map(|t| self.with_window(t, |w| w.ready_at_ms(wanted, now, rate)))
                 .max()
@@ -596,7 +596,7 @@ impl Dispatcher {
                         .channels
                         .values()
                         .filter(|c| {
-                            message::targets(c).iter().any(|t| {
+                            c.targets().iter().any(|t| {
                                 self.with_window(t, |w| w.paused_at(now).is_some())
                                     .unwrap_or(false)
                             })
@@ -650,7 +650,8 @@ fn prepare_row(
         max_parts: MAX_PARTS,
         shrink: too_long,
     };
-    message::prepare_with(channel, &channels.templates, &view, &options)
+    channel
+        .prepare(&channels.templates, &view, &options)
         .map_err(|error| Outcome::Permanent(error.to_string()))
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use crate::config::Rate;
+use crate::configfile::Rate;
 
 /// Slack added to every window so our clock and the service's never disagree at the edge.
 const WINDOW_SLACK_MS: i64 = 1_000;

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::config::{ChannelKind, Error, InboundAuth, Sources, parse_str};
+use crate::channel::{Kind, TYPES};
+use crate::config::{Error, InboundAuth, Sources, parse_str};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -294,14 +295,32 @@ queries:
 
 #[test]
 fn misspelled_key_is_rejected_for_every_channel_kind() {
-    for kind in crate::config::raw::CHANNEL_TYPES {
+    for kind in TYPES {
         let yaml = format!("channels:\n  c:\n    type: {kind}\n    no_such_key: 1\n");
         let message = errors(&yaml);
         assert!(
             message.contains("test.yaml:4:5: channels.c.no_such_key: unknown key `no_such_key`"),
             "{kind}: {message}"
         );
+        // The list of accepted keys names the shared delivery keys too.
+        assert!(message.contains("send_resolved"), "{kind}: {message}");
     }
+}
+
+#[test]
+fn a_shared_key_a_kind_does_not_use_is_an_unknown_key() {
+    let yaml = "channels:\n  c:\n    type: aliyun_sms\n    template: sms.j2\n";
+    let message = errors(yaml);
+    assert!(
+        message.contains("test.yaml:4:5: channels.c.template: unknown key `template`"),
+        "{message}"
+    );
+    assert!(message.contains("template_params"), "{message}");
+    let message = errors("channels:\n  c: { type: console, proxy: 'http://p:3128' }\n");
+    assert!(
+        message.contains("channels.c.proxy: unknown key `proxy`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -358,7 +377,7 @@ receivers:
     let ops = &config.channels["ops"];
     assert_eq!(ops.delivery.rate_limit.count, 20);
     match &ops.kind {
-        ChannelKind::Dingtalk { url, secret, .. } => {
+        Kind::Dingtalk(crate::channel::dingtalk::Config { url, secret, .. }) => {
             assert!(url.expose().ends_with("access_token=tok123"));
             assert_eq!(secret.as_ref().map(|s| s.expose()), Some("SECdeadbeef"));
         }
@@ -389,7 +408,7 @@ fn empty_file_gives_the_defaults() {
 
 #[test]
 fn value_parsers() {
-    use super::{parse_bytes, parse_duration, parse_rate};
+    use crate::configfile::{parse_bytes, parse_duration, parse_rate};
     assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
     assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
     assert!(parse_duration("10").is_err());

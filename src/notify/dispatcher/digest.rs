@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Dispatcher, Sent, Step, describe};
 use crate::alert::{Notification, view};
-use crate::config::Channel;
-use crate::notify::Outcome;
-use crate::notify::message::{self, MAX_PARTS, Message, Options};
+use crate::channel::{Channel, MAX_PARTS, Message, Options, Outcome};
 use crate::notify::send::Channels;
 use crate::outbox::store::{StoredDigest, now_ms};
 
@@ -93,7 +91,8 @@ impl Dispatcher {
                     max_parts: budget.min(MAX_PARTS),
                     shrink,
                 };
-                message::prepare_with(&channel, &channels.templates, &combined, &options)
+                channel
+                    .prepare(&channels.templates, &combined, &options)
                     .map(|messages| (messages, combined.alert_count))
                     .map_err(|error| error.to_string())
             })

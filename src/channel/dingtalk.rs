@@ -37,9 +37,151 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
 
+use super::mention::{Mention, RawMention};
 use super::outcome::{Outcome, by_status, snippet};
-use super::sms::{hmac_sha256, percent_encode};
+use super::sign::{hmac_sha256, percent_encode};
+use super::{
+    ChannelKind, Compose, Defaults, Delivery, Error, Message, Shown, delivery, http, target_of,
+};
+use crate::alert::render::Part;
+use crate::configfile::{Checker, Secret};
+
+/// The whole request body after JSON encoding.
+pub const MAX_BYTES: usize = 20_000;
+
+/// `type: dingtalk` keys as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<String>,
+    pub mention: Option<RawMention>,
+    pub message_type: Option<String>,
+}
+
+/// A DingTalk robot.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The webhook URL with its `access_token`.
+    pub url: Secret,
+    /// The 加签 secret; without one the robot must use keywords or an IP allowlist.
+    pub secret: Option<Secret>,
+    pub mention: Mention,
+    /// `markdown` (default) or `text` messages.
+    pub markdown: bool,
+}
+
+impl ChannelKind for Config {
+    const TYPE: &'static str = "dingtalk";
+    const DEFAULTS: Defaults = Defaults::CHAT;
+    const DELIVERY_KEYS: &'static [&'static str] = delivery::KEYS;
+    type Raw = Raw;
+    type Transport = reqwest::Client;
+
+    fn validate(raw: &Raw, path: &str, check: &mut Checker<'_>) -> Option<Self> {
+        let url = check.url(path, "url", raw.url.as_deref());
+        let secret = check.secret(
+            path,
+            "secret",
+            raw.secret.as_ref(),
+            raw.secret_file.as_ref(),
+        );
+        let markdown = super::markdown(path, raw.message_type.as_deref(), check);
+        Some(Self {
+            url: url?,
+            secret,
+            mention: Mention::of(raw.mention.as_ref()),
+            markdown,
+        })
+    }
+
+    fn targets(&self) -> Vec<String> {
+        vec![target_of(self.url.expose())]
+    }
+
+    fn compose(&self, compose: &Compose<'_>) -> Result<Vec<Message>, Error> {
+        let at_all = self.mention.at_all(compose.view);
+        let build = |part: &Part| body(self.markdown, part, &self.mention, at_all);
+        let measure = |title: &str, text: &str| {
+            let part = Part {
+                title: format!("{title}（99/99）"),
+                text: text.to_owned(),
+                index: 99,
+                total: 99,
+                alerts: 0,
+                omitted: 0,
+            };
+            build(&part).to_string().len()
+        };
+        let suffix = mentions(&self.mention);
+        let parts = compose.render(self.markdown, &suffix, compose.limit(MAX_BYTES), &measure)?;
+        let target = target_of(self.url.expose());
+        Ok(parts
+            .iter()
+            .map(|p| compose.message(&target, build(p), p))
+            .collect())
+    }
+
+    fn describe(&self, message: &Message) -> Shown {
+        super::show_json(&message.payload)
+    }
+
+    fn transport(&self, delivery: &Delivery) -> Result<reqwest::Client, String> {
+        http::client(delivery)
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        message: &Message,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let url = match &self.secret {
+            Some(secret) => signed_url(self.url.expose(), secret.expose(), now.timestamp_millis()),
+            None => self.url.expose().to_owned(),
+        };
+        match http::post_json(client, &url, &message.payload).await {
+            Ok((status, body)) => classify(status, &body),
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+/// DingTalk pings only mobiles that also appear as `@mobile` in the text.
+fn mentions(mention: &Mention) -> String {
+    let names: Vec<String> = mention
+        .mobiles
+        .iter()
+        .chain(mention.user_ids.iter())
+        .map(|m| format!("@{m}"))
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("\n\n{}", names.join(" "))
+    }
+}
+
+/// The request body of one part.
+fn body(markdown: bool, part: &Part, mention: &Mention, at_all: bool) -> serde_json::Value {
+    let title = if part.total > 1 {
+        format!("{}（{}/{}）", part.title, part.index, part.total)
+    } else {
+        part.title.clone()
+    };
+    let at =
+        json!({ "atMobiles": mention.mobiles, "atUserIds": mention.user_ids, "isAtAll": at_all });
+    if markdown {
+        json!({ "msgtype": "markdown", "markdown": { "title": title, "text": part.text }, "at": at })
+    } else {
+        json!({ "msgtype": "text", "text": { "content": part.text }, "at": at })
+    }
+}
 
 /// How long DingTalk blocks a robot that sent more than 20 messages in a minute.
 pub const RATE_LIMIT_BLOCK: Duration = Duration::from_secs(10 * 60);

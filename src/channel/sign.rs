@@ -1,11 +1,5 @@
-//! SMS gateways (Aliyun, Tencent Cloud) and the signing plumbing every signer shares:
-//! SHA-256, HMAC-SHA256, lowercase hex, RFC 3986 percent-encoding, and the signed request
-//! handed to the HTTP layer.
-//!
-//! The DingTalk signer uses the same HMAC and encoding helpers, so they live here once.
-
-pub mod aliyun;
-pub mod tencent;
+//! The signing plumbing every signer shares: SHA-256, HMAC-SHA256, lowercase hex,
+//! RFC 3986 percent-encoding, and the signed request handed to the HTTP layer.
 
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};

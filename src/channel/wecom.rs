@@ -28,7 +28,123 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::mention::{Mention, RawMention};
 use super::outcome::{Outcome, by_status, snippet};
+use super::{
+    ChannelKind, Compose, Defaults, Delivery, Error, Message, Shown, delivery, http, target_of,
+};
+use crate::alert::render::Part;
+use crate::configfile::{Checker, Secret};
+
+/// Markdown `content`, after JSON encoding.
+pub const MARKDOWN_MAX_BYTES: usize = 4_096;
+/// Text `content`, after JSON encoding.
+pub const TEXT_MAX_BYTES: usize = 2_048;
+
+/// `type: wecom` keys as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub url: Option<String>,
+    pub mention: Option<RawMention>,
+    pub message_type: Option<String>,
+}
+
+/// A WeCom group robot.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The webhook URL with its `key`, the robot's only credential.
+    pub url: Secret,
+    pub mention: Mention,
+    /// `markdown` (default) or `text` messages.
+    pub markdown: bool,
+}
+
+impl ChannelKind for Config {
+    const TYPE: &'static str = "wecom";
+    const DEFAULTS: Defaults = Defaults::CHAT;
+    const DELIVERY_KEYS: &'static [&'static str] = delivery::KEYS;
+    type Raw = Raw;
+    type Transport = reqwest::Client;
+
+    fn validate(raw: &Raw, path: &str, check: &mut Checker<'_>) -> Option<Self> {
+        let url = check.url(path, "url", raw.url.as_deref());
+        let markdown = super::markdown(path, raw.message_type.as_deref(), check);
+        Some(Self {
+            url: url?,
+            mention: Mention::of(raw.mention.as_ref()),
+            markdown,
+        })
+    }
+
+    fn targets(&self) -> Vec<String> {
+        vec![target_of(self.url.expose())]
+    }
+
+    fn compose(&self, compose: &Compose<'_>) -> Result<Vec<Message>, Error> {
+        let at_all = self.mention.at_all(compose.view);
+        let (suffix, max) = if self.markdown {
+            (markdown_mentions(&self.mention), MARKDOWN_MAX_BYTES)
+        } else {
+            (String::new(), TEXT_MAX_BYTES)
+        };
+        let measure = |_: &str, text: &str| super::json_string_len(text);
+        let parts = compose.render(self.markdown, &suffix, compose.limit(max), &measure)?;
+        let target = target_of(self.url.expose());
+        Ok(parts
+            .iter()
+            .map(|p| compose.message(&target, body(self.markdown, p, &self.mention, at_all), p))
+            .collect())
+    }
+
+    fn describe(&self, message: &Message) -> Shown {
+        super::show_json(&message.payload)
+    }
+
+    fn transport(&self, delivery: &Delivery) -> Result<reqwest::Client, String> {
+        http::client(delivery)
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        message: &Message,
+        _now: DateTime<Utc>,
+    ) -> Outcome {
+        match http::post_json(client, self.url.expose(), &message.payload).await {
+            Ok((status, body)) => classify(status, &body),
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+/// Markdown pings user ids written as `<@userid>`; it cannot ping by mobile.
+fn markdown_mentions(mention: &Mention) -> String {
+    let names: Vec<String> = mention.user_ids.iter().map(|u| format!("<@{u}>")).collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("\n{}", names.join(" "))
+    }
+}
+
+/// The request body of one part; text messages ping through the mention lists.
+fn body(markdown: bool, part: &Part, mention: &Mention, at_all: bool) -> serde_json::Value {
+    if markdown {
+        return json!({ "msgtype": "markdown", "markdown": { "content": part.text } });
+    }
+    let mut users = mention.user_ids.clone();
+    let mut mobiles = mention.mobiles.clone();
+    if at_all {
+        users.push("@all".to_owned());
+        mobiles.push("@all".to_owned());
+    }
+    json!({ "msgtype": "text", "text": { "content": part.text, "mentioned_list": users, "mentioned_mobile_list": mobiles } })
+}
 
 /// How long to pause a robot that answered 45009 (its limit is per minute).
 pub const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);

@@ -54,8 +54,178 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{SignedRequest, hmac_sha256, hmac_sha256_hex, sha256_hex};
-use crate::notify::outcome::{Outcome, by_status, snippet};
+use serde::{Deserialize, Serialize};
+
+use super::outcome::{Outcome, by_status, snippet};
+use super::sign::{SignedRequest, hmac_sha256, hmac_sha256_hex, sha256_hex, split_endpoint};
+use super::{ChannelKind, Compose, Defaults, Delivery, Error, Message, Shown, http, sms};
+use crate::configfile::{Checker, Secret};
+
+/// A conservative bound for one template variable.
+pub const PARAM_MAX_CHARS: usize = 20;
+
+/// `type: tencent_sms` keys as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub secret_id: Option<String>,
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<String>,
+    pub sdk_app_id: Option<String>,
+    pub sign_name: Option<String>,
+    pub template_id: Option<String>,
+    #[serde(default)]
+    pub template_params: Vec<String>,
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+}
+
+/// Tencent Cloud SMS to a list of numbers, one SendSms call per number.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub endpoint: String,
+    pub region: String,
+    pub secret_id: String,
+    pub secret_key: Secret,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    pub template_id: String,
+    /// minijinja templates over the notification, in the template's order.
+    pub template_params: Vec<String>,
+    pub phone_numbers: Vec<String>,
+}
+
+/// One message's payload: the number and the rendered variables.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sms {
+    phone: String,
+    params: Vec<String>,
+}
+
+impl ChannelKind for Config {
+    const TYPE: &'static str = "tencent_sms";
+    const DEFAULTS: Defaults = Defaults::SMS;
+    /// SMS text is the approved template; `template_params` take the place of `template`.
+    const DELIVERY_KEYS: &'static [&'static str] =
+        &["rate_limit", "retry", "timeout", "proxy", "send_resolved"];
+    type Raw = Raw;
+    type Transport = reqwest::Client;
+
+    fn validate(raw: &Raw, path: &str, check: &mut Checker<'_>) -> Option<Self> {
+        let endpoint = check.url(
+            path,
+            "endpoint",
+            Some(
+                raw.endpoint
+                    .as_deref()
+                    .unwrap_or("https://sms.tencentcloudapi.com"),
+            ),
+        );
+        let secret = check.secret(
+            path,
+            "secret_key",
+            raw.secret_key.as_ref(),
+            raw.secret_key_file.as_ref(),
+        );
+        if secret.is_none() {
+            check.error(path, "missing key `secret_key` or `secret_key_file`");
+        }
+        sms::check_numbers(path, &raw.phone_numbers, check);
+        let secret_id = check.required(path, "secret_id", raw.secret_id.as_deref());
+        let sdk_app_id = check.required(path, "sdk_app_id", raw.sdk_app_id.as_deref());
+        let sign_name = check.required(path, "sign_name", raw.sign_name.as_deref());
+        let template_id = check.required(path, "template_id", raw.template_id.as_deref());
+        Some(Self {
+            endpoint: endpoint?.expose().to_owned(),
+            region: raw
+                .region
+                .clone()
+                .unwrap_or_else(|| "ap-guangzhou".to_owned()),
+            secret_id: secret_id?.to_owned(),
+            secret_key: secret?,
+            sdk_app_id: sdk_app_id?.to_owned(),
+            sign_name: sign_name?.to_owned(),
+            template_id: template_id?.to_owned(),
+            template_params: raw.template_params.clone(),
+            phone_numbers: raw.phone_numbers.clone(),
+        })
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.phone_numbers
+            .iter()
+            .map(|phone| sms::target(Self::TYPE, phone))
+            .collect()
+    }
+
+    fn compose(&self, compose: &Compose<'_>) -> Result<Vec<Message>, Error> {
+        let params = self
+            .template_params
+            .iter()
+            .enumerate()
+            .map(|(i, template)| {
+                sms::param(&i.to_string(), template, compose.view, PARAM_MAX_CHARS)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(sms::messages(
+            compose,
+            Self::TYPE,
+            &self.phone_numbers,
+            |phone| Sms {
+                phone: phone.to_owned(),
+                params: params.clone(),
+            },
+        ))
+    }
+
+    fn describe(&self, message: &Message) -> Shown {
+        let params = sms::payload::<Sms>(message, Self::TYPE)
+            .map(|sms| serde_json::to_string(&sms.params).unwrap_or_default())
+            .unwrap_or_else(|outcome| format!("{outcome:?}"));
+        Shown {
+            bytes: params.len(),
+            text: format!("TemplateParamSet: {params}"),
+        }
+    }
+
+    fn transport(&self, delivery: &Delivery) -> Result<reqwest::Client, String> {
+        http::client(delivery)
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        message: &Message,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let sms = match sms::payload::<Sms>(message, Self::TYPE) {
+            Ok(sms) => sms,
+            Err(outcome) => return outcome,
+        };
+        let phones = [sms.phone];
+        let call = SendSms {
+            sdk_app_id: &self.sdk_app_id,
+            sign_name: &self.sign_name,
+            template_id: &self.template_id,
+            template_params: &sms.params,
+            phone_numbers: &phones,
+        };
+        let signed = sign_send_sms_to(
+            &self.endpoint,
+            &self.region,
+            &call,
+            &self.secret_id,
+            self.secret_key.expose(),
+            now,
+        );
+        match http::send_signed(client, signed).await {
+            Ok((status, body)) => classify(status, &body),
+            Err(outcome) => outcome,
+        }
+    }
+}
 
 /// The SMS endpoint.
 pub const HOST: &str = "sms.tencentcloudapi.com";
@@ -92,7 +262,7 @@ pub struct Request<'a> {
 
 /// Signs `req` with the SecretId/SecretKey pair, returning the request to send as it is.
 pub fn sign_request(req: &Request<'_>, secret_id: &str, secret_key: &str) -> SignedRequest {
-    let (scheme, host) = super::split_endpoint(req.host);
+    let (scheme, host) = split_endpoint(req.host);
     let signed = [
         ("content-type", CONTENT_TYPE),
         ("host", host),

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 /// Inclusive bounds of a duration key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Span {
-    pub(super) min: Duration,
-    pub(super) max: Duration,
+pub struct Span {
+    pub min: Duration,
+    pub max: Duration,
 }
 
 const SECOND: u64 = 1;
@@ -33,53 +33,53 @@ const fn span(min: Duration, max_seconds: u64) -> Span {
 const POSITIVE: Duration = Duration::from_nanos(1);
 
 /// `host.max_age`: 0 collects on every scrape.
-pub(super) const HOST_MAX_AGE: Span = span(Duration::ZERO, HOUR);
+pub const HOST_MAX_AGE: Span = span(Duration::ZERO, HOUR);
 /// `host.filesystem.mount_timeout`.
-pub(super) const MOUNT_TIMEOUT: Span = span(POSITIVE, 5 * MINUTE);
+pub const MOUNT_TIMEOUT: Span = span(POSITIVE, 5 * MINUTE);
 /// `databases.*.connect_timeout`.
-pub(super) const CONNECT_TIMEOUT: Span = span(POSITIVE, 5 * MINUTE);
+pub const CONNECT_TIMEOUT: Span = span(POSITIVE, 5 * MINUTE);
 /// `queries[].interval`: from a tenth of a second to a weekly report.
-pub(super) const QUERY_INTERVAL: Span = span(Duration::from_millis(100), 7 * DAY);
+pub const QUERY_INTERVAL: Span = span(Duration::from_millis(100), 7 * DAY);
 /// `queries[].timeout`, also at most the interval.
-pub(super) const QUERY_TIMEOUT: Span = span(POSITIVE, 7 * DAY);
+pub const QUERY_TIMEOUT: Span = span(POSITIVE, 7 * DAY);
 /// `queries[].stale_after`, also at least the interval (default 3 × interval).
-pub(super) const STALE_AFTER: Span = span(POSITIVE, 30 * DAY);
+pub const STALE_AFTER: Span = span(POSITIVE, 30 * DAY);
 /// `channels.*.timeout`.
-pub(super) const SEND_TIMEOUT: Span = span(POSITIVE, 10 * MINUTE);
+pub const SEND_TIMEOUT: Span = span(POSITIVE, 10 * MINUTE);
 /// `channels.*.retry.initial`, also at most `retry.max`.
-pub(super) const RETRY_INITIAL: Span = span(POSITIVE, DAY);
+pub const RETRY_INITIAL: Span = span(POSITIVE, DAY);
 /// `channels.*.retry.max`.
-pub(super) const RETRY_MAX: Span = span(POSITIVE, DAY);
+pub const RETRY_MAX: Span = span(POSITIVE, DAY);
 /// `relay.dedupe_window`: 0 turns deduplication off; delivered rows are kept 7 days.
-pub(super) const DEDUPE_WINDOW: Span = span(Duration::ZERO, 7 * DAY);
+pub const DEDUPE_WINDOW: Span = span(Duration::ZERO, 7 * DAY);
 /// `relay.rate_limit_pause`: at least a second, or a rate-limited robot is hammered.
-pub(super) const RATE_LIMIT_PAUSE: Span = span(Duration::from_secs(1), DAY);
+pub const RATE_LIMIT_PAUSE: Span = span(Duration::from_secs(1), DAY);
 
 /// `web.header_read_timeout`, `body_read_timeout`, `idle_timeout`: zero would close
 /// every connection at once; beyond an hour a slow client holds its socket for hours.
-pub(super) const WEB_TIMEOUT: Span = span(POSITIVE, HOUR);
+pub const WEB_TIMEOUT: Span = span(POSITIVE, HOUR);
 /// `web.shutdown_timeout`: systemd and Kubernetes kill after 30 s by default.
-pub(super) const SHUTDOWN_TIMEOUT: Span = span(POSITIVE, 10 * MINUTE);
+pub const SHUTDOWN_TIMEOUT: Span = span(POSITIVE, 10 * MINUTE);
 
 /// `web.max_connections`.
-pub(super) const WEB_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
+pub const WEB_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
 /// `relay.retention.delivered` / `.dead` (also at least `relay.dedupe_window`).
-pub(super) const RETENTION_AGE: Span = span(POSITIVE, 365 * DAY);
+pub const RETENTION_AGE: Span = span(POSITIVE, 365 * DAY);
 /// `relay.retention.max_bytes`: below a MiB the outbox could not hold one large webhook.
-pub(super) const RETENTION_BYTES: RangeInclusive<usize> = 1024 * 1024..=1024 * 1024 * 1024 * 1024;
+pub const RETENTION_BYTES: RangeInclusive<usize> = 1024 * 1024..=1024 * 1024 * 1024 * 1024;
 
 /// `databases.*.max_connections`.
-pub(super) const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=100;
+pub const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=100;
 /// `queries[].max_series`.
-pub(super) const MAX_SERIES: RangeInclusive<u32> = 1..=1_000_000;
+pub const MAX_SERIES: RangeInclusive<u32> = 1..=1_000_000;
 /// The `N` of `rate_limit: N/<unit>`.
-pub(super) const RATE_COUNT: RangeInclusive<u32> = 1..=100_000;
+pub const RATE_COUNT: RangeInclusive<u32> = 1..=100_000;
 /// `web.max_body_bytes`: a webhook body is held in memory and stored in the outbox.
-pub(super) const BODY_BYTES: RangeInclusive<usize> = 1..=64 * 1024 * 1024;
+pub const BODY_BYTES: RangeInclusive<usize> = 1..=64 * 1024 * 1024;
 
 impl Span {
     /// `Err(message)` when `value` (written as `text`) is outside the span.
-    pub(super) fn check(&self, value: Duration, text: &str) -> Result<(), String> {
+    pub fn check(&self, value: Duration, text: &str) -> Result<(), String> {
         if value < self.min {
             return Err(if self.min == POSITIVE {
                 format!("must be positive (got `{text}`)")
@@ -95,7 +95,7 @@ impl Span {
 }
 
 /// A bound as the file would write it: `100ms`, `5m`, `7d`.
-pub(super) fn show(d: Duration) -> String {
+pub fn show(d: Duration) -> String {
     let seconds = d.as_secs();
     if d.subsec_nanos() != 0 || seconds == 0 {
         return format!("{}ms", d.as_millis());
@@ -109,7 +109,7 @@ pub(super) fn show(d: Duration) -> String {
 }
 
 /// `Err(message)` when `value` is outside `range`.
-pub(super) fn check_number<T>(range: &RangeInclusive<T>, value: T) -> Result<(), String>
+pub fn check_number<T>(range: &RangeInclusive<T>, value: T) -> Result<(), String>
 where
     T: PartialOrd + std::fmt::Display + Copy,
 {

@@ -54,8 +54,171 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{SignedRequest, hmac_sha256_hex, percent_encode, sha256_hex};
-use crate::notify::outcome::{Outcome, by_status, snippet};
+use serde::{Deserialize, Serialize};
+
+use super::outcome::{Outcome, by_status, snippet};
+use super::sign::{SignedRequest, hmac_sha256_hex, percent_encode, sha256_hex, split_endpoint};
+use super::{ChannelKind, Compose, Defaults, Delivery, Error, Message, Shown, http, sms};
+use crate::configfile::{Checker, Secret};
+
+/// Each template variable at most this many characters.
+pub const PARAM_MAX_CHARS: usize = 35;
+
+/// `type: aliyun_sms` keys as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<String>,
+    pub access_key_secret_file: Option<String>,
+    pub sign_name: Option<String>,
+    pub template_code: Option<String>,
+    #[serde(default)]
+    pub template_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+}
+
+/// Aliyun SMS to a list of numbers, one SendSms call per number.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub access_key_secret: Secret,
+    pub sign_name: String,
+    pub template_code: String,
+    /// Variable name → minijinja template over the notification.
+    pub template_params: BTreeMap<String, String>,
+    pub phone_numbers: Vec<String>,
+}
+
+/// One message's payload: the number and the rendered variables.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sms {
+    phone: String,
+    params: BTreeMap<String, String>,
+}
+
+impl ChannelKind for Config {
+    const TYPE: &'static str = "aliyun_sms";
+    const DEFAULTS: Defaults = Defaults::SMS;
+    /// SMS text is the approved template; `template_params` take the place of `template`.
+    const DELIVERY_KEYS: &'static [&'static str] =
+        &["rate_limit", "retry", "timeout", "proxy", "send_resolved"];
+    type Raw = Raw;
+    type Transport = reqwest::Client;
+
+    fn validate(raw: &Raw, path: &str, check: &mut Checker<'_>) -> Option<Self> {
+        let endpoint = check.url(
+            path,
+            "endpoint",
+            Some(
+                raw.endpoint
+                    .as_deref()
+                    .unwrap_or("https://dysmsapi.aliyuncs.com"),
+            ),
+        );
+        let secret = check.secret(
+            path,
+            "access_key_secret",
+            raw.access_key_secret.as_ref(),
+            raw.access_key_secret_file.as_ref(),
+        );
+        if secret.is_none() {
+            check.error(
+                path,
+                "missing key `access_key_secret` or `access_key_secret_file`",
+            );
+        }
+        sms::check_numbers(path, &raw.phone_numbers, check);
+        let access_key_id = check.required(path, "access_key_id", raw.access_key_id.as_deref());
+        let sign_name = check.required(path, "sign_name", raw.sign_name.as_deref());
+        let template_code = check.required(path, "template_code", raw.template_code.as_deref());
+        Some(Self {
+            endpoint: endpoint?.expose().to_owned(),
+            access_key_id: access_key_id?.to_owned(),
+            access_key_secret: secret?,
+            sign_name: sign_name?.to_owned(),
+            template_code: template_code?.to_owned(),
+            template_params: raw.template_params.clone(),
+            phone_numbers: raw.phone_numbers.clone(),
+        })
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.phone_numbers
+            .iter()
+            .map(|phone| sms::target(Self::TYPE, phone))
+            .collect()
+    }
+
+    fn compose(&self, compose: &Compose<'_>) -> Result<Vec<Message>, Error> {
+        let params = self
+            .template_params
+            .iter()
+            .map(|(name, template)| {
+                let value = sms::param(name, template, compose.view, PARAM_MAX_CHARS)?;
+                Ok((name.clone(), value))
+            })
+            .collect::<Result<BTreeMap<_, _>, Error>>()?;
+        Ok(sms::messages(
+            compose,
+            Self::TYPE,
+            &self.phone_numbers,
+            |phone| Sms {
+                phone: phone.to_owned(),
+                params: params.clone(),
+            },
+        ))
+    }
+
+    fn describe(&self, message: &Message) -> Shown {
+        let params = sms::payload::<Sms>(message, Self::TYPE)
+            .map(|sms| serde_json::to_string(&sms.params).unwrap_or_default())
+            .unwrap_or_else(|outcome| format!("{outcome:?}"));
+        Shown {
+            bytes: params.len(),
+            text: format!("TemplateParam: {params}"),
+        }
+    }
+
+    fn transport(&self, delivery: &Delivery) -> Result<reqwest::Client, String> {
+        http::client(delivery)
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        message: &Message,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let sms = match sms::payload::<Sms>(message, Self::TYPE) {
+            Ok(sms) => sms,
+            Err(outcome) => return outcome,
+        };
+        let phones = [sms.phone];
+        let call = SendSms {
+            phone_numbers: &phones,
+            sign_name: &self.sign_name,
+            template_code: &self.template_code,
+            template_param: &sms.params,
+        };
+        let nonce = format!("{:032x}", fastrand::u128(..));
+        let signed = sign_send_sms(
+            &self.endpoint,
+            &call,
+            &self.access_key_id,
+            self.access_key_secret.expose(),
+            now,
+            &nonce,
+        );
+        match http::send_signed(client, signed).await {
+            Ok((status, body)) => classify(status, &body),
+            Err(outcome) => outcome,
+        }
+    }
+}
 
 /// The SMS endpoint for mainland China.
 pub const DEFAULT_ENDPOINT: &str = "dysmsapi.aliyuncs.com";
@@ -95,7 +258,7 @@ pub fn sign_request(
     access_key_secret: &str,
 ) -> SignedRequest {
     let query = canonical_query(req.query);
-    let (scheme, host) = super::split_endpoint(req.endpoint);
+    let (scheme, host) = split_endpoint(req.endpoint);
     let mut headers = vec![
         ("host".to_owned(), host.to_owned()),
         ("x-acs-action".to_owned(), req.action.trim().to_owned()),

@@ -9,9 +9,6 @@ use marked_yaml::{LoaderOptions, Marker, Node, Span};
 use serde::de::DeserializeOwned;
 
 use super::Diagnostic;
-use super::raw::{
-    CHANNEL_TYPES, RawAliyunSms, RawChannel, RawConsole, RawDingtalk, RawTencentSms, RawWecom,
-};
 
 /// A position in the config file (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -394,7 +391,8 @@ pub fn decode_seq<T: DeserializeOwned + Default>(
         .collect()
 }
 
-fn expect_mapping<'a>(
+/// `node` as a mapping, or an "expected a mapping" error at `path`.
+pub fn expect_mapping<'a>(
     node: &'a Node,
     path: &str,
     positions: &Positions,
@@ -409,67 +407,6 @@ fn expect_mapping<'a>(
         });
     }
     map
-}
-
-/// Deserializes the `channels` section: each entry by its `type` key.
-pub fn decode_channels(
-    node: &Node,
-    positions: &Positions,
-    errors: &mut Vec<Diagnostic>,
-) -> BTreeMap<String, RawChannel> {
-    let mut out = BTreeMap::new();
-    let Some(map) = expect_mapping(node, "channels", positions, errors) else {
-        return out;
-    };
-    for (name, value) in map.iter() {
-        let path = join("channels", name.as_str());
-        if let Some(channel) = channel(value, &path, positions, errors) {
-            out.insert(name.as_str().to_owned(), channel);
-        }
-    }
-    out
-}
-
-fn channel(
-    node: &Node,
-    path: &str,
-    positions: &Positions,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<RawChannel> {
-    let map = expect_mapping(node, path, positions, errors)?;
-    let Some(kind) = map.get_scalar("type") else {
-        errors.push(Diagnostic {
-            position: positions.of(path),
-            path: path.to_owned(),
-            message: format!("missing key `type` (one of: {})", CHANNEL_TYPES.join(", ")),
-        });
-        return None;
-    };
-    let mut rest = map.clone();
-    rest.retain(|key, _| key.as_str() != "type");
-    let rest = Node::Mapping(rest);
-    Some(match kind.as_str() {
-        "dingtalk" => RawChannel::Dingtalk(decode::<RawDingtalk>(&rest, path, positions, errors)?),
-        "wecom" => RawChannel::Wecom(decode::<RawWecom>(&rest, path, positions, errors)?),
-        "aliyun_sms" => {
-            RawChannel::AliyunSms(decode::<RawAliyunSms>(&rest, path, positions, errors)?)
-        }
-        "tencent_sms" => {
-            RawChannel::TencentSms(decode::<RawTencentSms>(&rest, path, positions, errors)?)
-        }
-        "console" => RawChannel::Console(decode::<RawConsole>(&rest, path, positions, errors)?),
-        other => {
-            errors.push(Diagnostic {
-                position: positions.of(&join(path, "type")),
-                path: join(path, "type"),
-                message: format!(
-                    "unknown channel type `{other}` (expected one of: {})",
-                    CHANNEL_TYPES.join(", ")
-                ),
-            });
-            return None;
-        }
-    })
 }
 
 #[cfg(test)]
