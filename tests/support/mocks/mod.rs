@@ -267,6 +267,9 @@ struct Shared {
     service: Arc<dyn Service>,
     log: Mutex<Vec<Recorded>>,
     misbehave: Mutex<Option<(Misbehave, Times)>>,
+    /// Requests counted as they arrive, before any `Delay` (the log records a request
+    /// once it is answered).
+    arrivals: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -336,6 +339,7 @@ impl MockServer {
             service,
             log: Mutex::new(Vec::new()),
             misbehave: Mutex::new(None),
+            arrivals: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new()
             .fallback(handle)
@@ -399,6 +403,13 @@ impl MockServer {
             .filter(|r| r.accepted)
             .cloned()
             .collect()
+    }
+
+    /// How many requests have arrived, answered or not (a delayed one counts at once).
+    pub(crate) fn arrivals(&self) -> usize {
+        self.shared
+            .arrivals
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many requests arrived so far.
@@ -496,6 +507,9 @@ async fn handle(
         body: body.to_vec(),
         received_at: Utc::now(),
     };
+    shared
+        .arrivals
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let misbehave = shared.next_misbehave();
     if let Some(Misbehave::Delay(delay)) = &misbehave {
         tokio::time::sleep(*delay).await;
