@@ -1109,12 +1109,21 @@ fn tencent_mock_refuses_what_tencent_refuses() {
         TENCENT_KEY,
         Utc::now(),
     );
-    for (name, value) in &mut tampered.headers {
+    // `host` is covered by the signature: the request reaches the same server under
+    // another (valid) host name, as through a different regional endpoint.
+    tampered.url = tampered
+        .url
+        .replace(tencent::HOST, "sms.ap-shanghai.tencentcloudapi.com");
+    assert_eq!(error_code(&send(&tampered)), "AuthFailure.SignatureFailure");
+
+    // An action the API does not have is refused before the signature is looked at.
+    let mut wrong_action = sign(&one, TENCENT_ID, TENCENT_KEY, Utc::now());
+    for (name, value) in &mut wrong_action.headers {
         if name.eq_ignore_ascii_case("x-tc-action") {
             *value = "SendSMS".to_owned();
         }
     }
-    assert_eq!(error_code(&send(&tampered)), "InvalidAction");
+    assert_eq!(error_code(&send(&wrong_action)), "InvalidAction");
 
     // Ten minutes old.
     let stale = sign(

@@ -199,7 +199,8 @@ pub(crate) fn check_signed_headers_cover(
     Ok(())
 }
 
-/// Recomputes the signature of `req` with `secret` and compares.
+/// Recomputes the signature of `req` with `secret` and compares it with the one sent,
+/// which must be lowercase hex as the documentation and the SDKs write it.
 pub(crate) fn verify_signature(
     req: &Incoming,
     auth: &Authorization,
@@ -207,7 +208,7 @@ pub(crate) fn verify_signature(
 ) -> Result<(), AcsError> {
     let canonical = canonical_request(req, &auth.signed_headers)?;
     let sts = string_to_sign(&canonical);
-    if signature(secret, &sts) == auth.signature.to_ascii_lowercase() {
+    if signature(secret, &sts) == auth.signature {
         Ok(())
     } else {
         Err(AcsError::new(
@@ -658,6 +659,16 @@ mod tests {
         );
         assert_eq!(
             verify_signature(&doc_request(), &auth, "OtherSecret").map_err(|e| e.code),
+            Err("SignatureDoesNotMatch".into())
+        );
+        // The right signature in upper-case hex.
+        let upper = parse_authorization(&DOC_AUTHORIZATION.replace(
+            "06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0",
+            "06563A9E1B43F5DFE96B81484DA74BCEAB24A1D853912EEE15083A6F0F3283C0",
+        ))
+        .expect("parses");
+        assert_eq!(
+            verify_signature(&doc_request(), &upper, "YourAccessKeySecret").map_err(|e| e.code),
             Err("SignatureDoesNotMatch".into())
         );
         // An x-acs-* header sent but left out of SignedHeaders.
