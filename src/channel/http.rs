@@ -80,7 +80,7 @@ fn transport(error: reqwest::Error) -> Outcome {
 /// "error sending request: client error (Connect): tcp connect error: Connection refused
 /// (os error 111)": the error and its sources, each said once, with any URL in them
 /// replaced by `<url>` (robot URLs carry their token).
-fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(current) = next {

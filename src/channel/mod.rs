@@ -8,6 +8,7 @@
 //! | [`wecom`] | `wecom` | a WeCom (企业微信) group robot |
 //! | [`aliyun_sms`] | `aliyun_sms` | Aliyun SMS, one message per number |
 //! | [`tencent_sms`] | `tencent_sms` | Tencent Cloud SMS, one message per number |
+//! | [`email`] | `email` | an SMTP server, one mail to every recipient |
 //! | [`console`] | `console` | lookout's standard output |
 //!
 //! Every kind implements [`ChannelKind`]; the closed set is the one list in [`kinds!`]
@@ -28,6 +29,7 @@ pub mod aliyun_sms;
 pub mod console;
 pub mod delivery;
 pub mod dingtalk;
+pub mod email;
 pub mod http;
 mod kind;
 pub mod mention;
@@ -184,6 +186,7 @@ kinds! {
     Wecom(wecom),
     AliyunSms(aliyun_sms),
     TencentSms(tencent_sms),
+    Email(email),
     Console(console),
 }
 

@@ -107,6 +107,18 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The contents of the file `file` named at `path.key` (a CA certificate), read
+    /// through the sources validation was given.
+    pub fn file(&mut self, path: &str, key: &str, file: &str) -> Option<String> {
+        match (self.read_file)(Path::new(file)) {
+            Ok(content) => Some(content),
+            Err(error) => {
+                self.error(&join(path, key), format!("cannot read `{file}`: {error}"));
+                None
+            }
+        }
+    }
+
     /// A duration within `span`; on any error, `default` (itself within `span`).
     pub fn duration_in(
         &mut self,

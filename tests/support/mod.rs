@@ -13,6 +13,8 @@ pub(crate) mod mocks;
 pub(crate) mod peers;
 pub(crate) mod process;
 pub(crate) mod proxy;
+pub(crate) mod python;
+pub(crate) mod smtp;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

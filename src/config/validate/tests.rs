@@ -503,3 +503,38 @@ fn web_server_limits_have_defaults_and_reject_zero() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn email_channels_name_each_bad_key() {
+    let yaml = "\
+channels:
+  mail:
+    type: email
+    smtp: imaps://mail.example.com
+    username: alerts@example.com
+    from: not an address
+    to: [ok@example.com, 'also bad']
+    tls: { ca_file: /no/such/ca.pem }
+    proxy: http://proxy:3128
+";
+    let message = errors(yaml);
+    for expected in [
+        "test.yaml:4:5: channels.mail.smtp: expected smtps://host[:port] or smtp://host[:port]",
+        "channels.mail: `username` needs `password` or `password_file`",
+        "test.yaml:6:5: channels.mail.from: `not an address` is not a mail address",
+        "channels.mail.to[1]: `also bad` is not a mail address",
+        "channels.mail.tls.ca_file: cannot read `/no/such/ca.pem`",
+        "test.yaml:9:5: channels.mail.proxy: unknown key `proxy`",
+    ] {
+        assert!(message.contains(expected), "{expected} in:\n{message}");
+    }
+    let good = "channels:\n  mail: { type: email, smtp: 'smtp://mail.example.com', from: '监控 <a@example.com>', to: [b@example.com] }\n";
+    let config = parse_str("good.yaml", good, &sources()).unwrap();
+    let mail = &config.channels["mail"];
+    assert_eq!(
+        mail.delivery.rate_limit.count, 60,
+        "60/min per server by default"
+    );
+    assert!(mail.delivery.send_resolved);
+    assert_eq!(mail.targets(), ["email:mail.example.com:587"]);
+}
