@@ -295,7 +295,12 @@ fn the_compose_config_runs_the_example_shops_queries_verbatim() {
         deployed["receivers"]
             .as_object()
             .map(|receivers| receivers.keys().cloned().collect::<Vec<_>>()),
-        Some(vec!["critical".into(), "info".into(), "warning".into()]),
+        Some(vec![
+            "critical".into(),
+            "high".into(),
+            "info".into(),
+            "warning".into()
+        ]),
         "the receivers Alertmanager posts to"
     );
 }
