@@ -157,14 +157,14 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 #[test]
 fn metric_names_finds_selected_metrics_only() {
-    let expr = r#"histogram_quantile(0.9, sum by (le, channel) (rate(lookout_delivery_latency_seconds_bucket{job="$job", channel=~"a|b"}[1m]))) or on (channel) 0 * lookout_outbox_pending offset 5m > bool 1 and shop:business_health:score"#;
+    let expr = r#"histogram_quantile(0.9, sum by (le, channel) (rate(lookout_delivery_latency_seconds_bucket{job="$job", channel=~"a|b"}[1m]))) or on (channel) 0 * lookout_outbox_pending offset 5m > bool 1 and instance:shop_business_health:score"#;
     let names: Vec<String> = metric_names(expr).into_iter().collect();
     assert_eq!(
         names,
         [
+            "instance:shop_business_health:score",
             "lookout_delivery_latency_seconds_bucket",
             "lookout_outbox_pending",
-            "shop:business_health:score"
         ]
     );
 }
@@ -489,7 +489,7 @@ fn every_panel_query_returns_data_from_prometheus_scraping_the_demo() {
         "rules failing over the demo:\n{}",
         unhealthy.join("\n")
     );
-    let score = prometheus.query_vector("shop:business_health:score");
+    let score = prometheus.query_vector("instance:shop_business_health:score");
     assert!(
         score.len() == 1 && (0.0..=100.0).contains(&score[0].1),
         "health score over the demo: {score:?}"
