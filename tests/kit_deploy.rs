@@ -679,7 +679,7 @@ fn compose_agrees_with_the_rules_alertmanager_and_grafana_kits() {
             );
         }
     }
-    assert!(webhooks >= 3, "one webhook per severity");
+    assert!(webhooks >= 4, "one webhook per severity");
     mount_target(
         &services["alertmanager"],
         "../alertmanager/alertmanager.yml",
@@ -701,6 +701,13 @@ fn compose_agrees_with_the_rules_alertmanager_and_grafana_kits() {
         datasources["datasources"][0]["url"],
         "http://prometheus:9090"
     );
+    // ... and the Alertmanager datasource at the alertmanager service's port.
+    let alertmanager_ds = seq(&datasources["datasources"], "datasources")
+        .iter()
+        .find(|ds| ds["type"] == "alertmanager")
+        .expect("an Alertmanager datasource");
+    assert!(services.get("alertmanager").is_some());
+    assert_eq!(alertmanager_ds["url"], "http://alertmanager:9093");
 }
 
 // ---- Kubernetes ----
