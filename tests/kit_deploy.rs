@@ -1056,3 +1056,73 @@ fn the_local_script_rewrites_what_it_copies() {
     assert!(script.contains("credentials_file:"));
     assert!(script.contains("lookout.yaml") && script.contains("trap cleanup EXIT"));
 }
+
+/// `deploy/local/run.sh --db-only` against the machine's MariaDB, loading into
+/// `database`, with its state under `run_dir`.
+fn run_sh_db_only(run_dir: &Path, database: &str) -> Output {
+    Command::new("bash")
+        .arg(deploy().join("local/run.sh"))
+        .arg("--db-only")
+        .env("RUN_DIR", run_dir)
+        .env("SHOP_DB_NAME", database)
+        .output()
+        .expect("run deploy/local/run.sh")
+}
+
+#[test]
+fn the_local_script_never_loads_over_a_database_it_did_not_load() {
+    // The default is a database of its own, and the lookout copy points at it.
+    let script = read(&deploy().join("local/run.sh"));
+    assert!(script.contains("SHOP_DB_NAME=${SHOP_DB_NAME:-lookout_example_shop}"));
+    assert!(
+        read(&deploy().join("lookout.yaml"))
+            .contains("url: mysql://lookout@${SHOP_DB_ADDR}/shop\n"),
+        "run.sh rewrites this URL to SHOP_DB_NAME"
+    );
+    if require_binary("mysql").is_none() {
+        return;
+    }
+
+    // A database with someone's own table: refused, the table untouched.
+    let Some(theirs) = support::db::MariaDb::create() else {
+        return;
+    };
+    theirs.exec("CREATE TABLE customers (id INT); INSERT INTO customers VALUES (7)");
+    let run_dir = tempfile::tempdir().expect("temp dir");
+    let output = run_sh_db_only(run_dir.path(), &theirs.name);
+    let text = output_text(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("tables this script did not load"), "{text}");
+    assert_eq!(
+        theirs.column("SELECT id FROM customers"),
+        [Some("7".to_owned())],
+        "{text}"
+    );
+    assert!(
+        theirs
+            .column("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'users'")
+            == [Some("0".to_owned())],
+        "nothing was loaded: {text}"
+    );
+
+    // An empty database: loaded and marked; loading again is allowed.
+    let Some(ours) = support::db::MariaDb::create() else {
+        return;
+    };
+    for round in 1..=2 {
+        let output = run_sh_db_only(run_dir.path(), &ours.name);
+        assert!(
+            output.status.success(),
+            "round {round}: {}",
+            output_text(&output)
+        );
+        assert_eq!(
+            ours.column("SELECT COUNT(*) FROM lookout_run_sh"),
+            [Some(round.to_string())]
+        );
+    }
+    assert_eq!(
+        ours.column("SELECT COUNT(*) > 1000 FROM users"),
+        [Some("1".to_owned())]
+    );
+}
