@@ -181,15 +181,20 @@ fn every_link_stays_inside_the_repository_and_resolves() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The text of the README section `## {title}`.
+/// The text of the README section `## {title}`, up to the next `## ` heading.
 fn readme_section(title: &str) -> String {
     let readme = read(&root().join("README.md"));
-    let start = readme
-        .find(&format!("\n## {title}\n"))
+    let heading = format!("## {title}");
+    let mut lines = readme.lines().skip_while(|line| *line != heading);
+    let first = lines
+        .next()
         .unwrap_or_else(|| panic!("README.md has no section {title:?}"));
-    let rest = &readme[start + 1..];
-    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 4);
-    rest[..end].to_owned()
+    let mut section = format!("{first}\n");
+    for line in lines.take_while(|line| !line.starts_with("## ")) {
+        section.push_str(line);
+        section.push('\n');
+    }
+    section
 }
 
 #[test]

@@ -538,7 +538,11 @@ fn host_selectors(expr: &str) -> Vec<(String, String)> {
         .filter(|captures| {
             // Not a function call, and not a label name inside `by (...)`.
             let end = captures.get(0).expect("whole match").end();
-            !expr[end..].trim_start().starts_with('(')
+            !expr
+                .get(end..)
+                .unwrap_or_default()
+                .trim_start()
+                .starts_with('(')
         })
         .map(|captures| {
             (
