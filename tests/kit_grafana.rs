@@ -3,9 +3,10 @@
 //! uses; each shows firing alerts (`ALERTS`) as annotations, one toggle per severity of
 //! the kit (critical, high, warning, info); the business dashboard's variables come from
 //! `lookout_build_info`; the fullest-partition panel skips read-only mounts as
-//! `HostDiskUsageHigh` does; the provisioning files load them with a Prometheus and an
-//! Alertmanager datasource. Against a real Prometheus scraping `lookout
-//! demo` (with a notification relayed, and `rules/*.yml` loaded), every variable resolves,
+//! `HostDiskUsageHigh` does; the business one has seed 001's group-buy success rate; the
+//! provisioning files load them with a Prometheus and an Alertmanager datasource. Against
+//! a real Prometheus scraping `lookout demo` (with a notification relayed, and
+//! `rules/*.yml` loaded), every variable resolves,
 //! every panel query parses and returns data, every metric a query names is one lookout
 //! exports (or a documented counter that appears on its first event), and every rule
 //! evaluates without error.
@@ -323,6 +324,38 @@ fn the_business_variables_come_from_lookout_build_info() {
             selector.starts_with("lookout_build_info"),
             "variable {}: {selector}",
             variable["name"]
+        );
+    }
+}
+
+#[test]
+fn the_business_dashboard_shows_the_group_buy_success_rate() {
+    // Seed 001: filled ÷ all group buys that closed, from the query every shop config has.
+    let board = dashboard("business");
+    let panel = panels(&board)
+        .into_iter()
+        .find(|panel| {
+            panel["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("拼团成功率"))
+        })
+        .expect("a group-buy success rate panel");
+    assert_eq!(panel["fieldConfig"]["defaults"]["unit"], "percentunit");
+    let expr = panel["targets"][0]["expr"].as_str().unwrap_or_default();
+    let compact: String = expr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        compact,
+        r#"sum(shop_group_buys_closed_7d{job="$job", instance="$instance", status="success"}) / sum(shop_group_buys_closed_7d{job="$job", instance="$instance"})"#
+    );
+    for config in [
+        "src/demo/demo.yaml",
+        "examples/shop/lookout.yaml",
+        "examples/shop/lookout-postgres.yaml",
+    ] {
+        let text = std::fs::read_to_string(root().join(config)).expect("read config");
+        assert!(
+            text.contains("name: shop_group_buys_closed_7d,"),
+            "{config} defines shop_group_buys_closed_7d"
         );
     }
 }
