@@ -112,6 +112,7 @@ channels:
     secret: {ROBOT_SECRET}
 receivers:
   critical: {{ channels: [ops-dingtalk] }}
+  high: {{ channels: [ops-dingtalk] }}
   warning: {{ channels: [ops-dingtalk] }}
   info: {{ channels: [ops-dingtalk] }}
 ",
@@ -274,13 +275,13 @@ fn alertmanager_config(lookout: &Lookout, token_file: &Path) -> String {
     let shipped = read("alertmanager/alertmanager.yml");
     assert_eq!(
         shipped.matches(AM_LOOKOUT_URL).count(),
-        3,
+        4,
         "one URL per receiver"
     );
     let credentials = format!("credentials_file: {AM_TOKEN_FILE}");
     assert_eq!(
         shipped.matches(&credentials).count(),
-        3,
+        4,
         "one token file per receiver"
     );
     let timing = regex(r"(?m)^(\s+group_(?:wait|interval): )\d+[smh]\b");

@@ -280,6 +280,13 @@ fn the_shipped_configurations_pass_check_config() {
     let vars = variables(&without_comment_lines(&text));
     let env: Vec<(&str, &str)> = vars.iter().map(|var| (var.as_str(), "x")).collect();
     check_config("kubernetes-lookout.yaml", &text, &env);
+
+    // Kubernetes, per node: host metrics only.
+    check_config(
+        "kubernetes-lookout-node.yaml",
+        &read(&deploy().join("kubernetes/lookout-node.yaml")),
+        &[],
+    );
 }
 
 #[test]
@@ -295,7 +302,12 @@ fn the_compose_config_runs_the_example_shops_queries_verbatim() {
         deployed["receivers"]
             .as_object()
             .map(|receivers| receivers.keys().cloned().collect::<Vec<_>>()),
-        Some(vec!["critical".into(), "info".into(), "warning".into()]),
+        Some(vec![
+            "critical".into(),
+            "high".into(),
+            "info".into(),
+            "warning".into()
+        ]),
         "the receivers Alertmanager posts to"
     );
 }
@@ -553,6 +565,21 @@ fn compose_services_build_mount_and_check_what_exists() {
             );
         }
     }
+    // lookout sees the host's root, read-only, at /host (for host.rootfs).
+    let host_root = seq(&services["lookout"]["volumes"], "lookout volumes")
+        .iter()
+        .map(|entry| str_of(entry, "volume"))
+        .find(|entry| entry.starts_with("/:"))
+        .expect("lookout mounts the host's root");
+    assert_eq!(mount_target(&services["lookout"], "/"), "/host");
+    assert!(
+        host_root
+            .split(':')
+            .nth(2)
+            .is_some_and(|mode| mode.split(',').any(|m| m == "ro")),
+        "the host's root is mounted read-only: {host_root}"
+    );
+
     // Passwords reach containers as secrets, never in `environment:`.
     for (name, service) in services {
         for (key, value) in service["environment"].as_object().into_iter().flatten() {
@@ -674,7 +701,7 @@ fn compose_agrees_with_the_rules_alertmanager_and_grafana_kits() {
             );
         }
     }
-    assert!(webhooks >= 3, "one webhook per severity");
+    assert!(webhooks >= 4, "one webhook per severity");
     mount_target(
         &services["alertmanager"],
         "../alertmanager/alertmanager.yml",
@@ -696,6 +723,13 @@ fn compose_agrees_with_the_rules_alertmanager_and_grafana_kits() {
         datasources["datasources"][0]["url"],
         "http://prometheus:9090"
     );
+    // ... and the Alertmanager datasource at the alertmanager service's port.
+    let alertmanager_ds = seq(&datasources["datasources"], "datasources")
+        .iter()
+        .find(|ds| ds["type"] == "alertmanager")
+        .expect("an Alertmanager datasource");
+    assert!(services.get("alertmanager").is_some());
+    assert_eq!(alertmanager_ds["url"], "http://alertmanager:9093");
 }
 
 // ---- Kubernetes ----
@@ -793,16 +827,26 @@ fn kubernetes_manifests_fit_together() {
 
     // Every Secret key the Deployment uses exists in the example, and every secret file
     // and variable lookout.yaml uses is provided.
+    // Channel secrets are optional (a channel you do not use needs no key); the
+    // database password and the webhook token are not.
     let secret_name = &secret["metadata"]["name"];
     let keys = secret["stringData"].as_object().expect("stringData");
-    let secret_volume = &volume("secrets")["secret"];
-    assert_eq!(&secret_volume["secretName"], secret_name);
+    let channel_key = |key: &str| key.starts_with("dingtalk-") || key.starts_with("wecom-");
     let secret_dir = mount("secrets");
     let mut files = BTreeSet::new();
-    for item in seq(&secret_volume["items"], "items") {
-        let key = str_of(&item["key"], "key");
-        assert!(keys.contains_key(key), "the Secret has no key {key}");
-        files.insert(format!("{secret_dir}/{}", str_of(&item["path"], "path")));
+    for source in seq(
+        &volume("secrets")["projected"]["sources"],
+        "projected sources",
+    ) {
+        let source = &source["secret"];
+        assert_eq!(&source["name"], secret_name);
+        let optional = source["optional"] == "true";
+        for item in seq(&source["items"], "items") {
+            let key = str_of(&item["key"], "key");
+            assert!(keys.contains_key(key), "the Secret has no key {key}");
+            assert_eq!(optional, channel_key(key), "secret file {key}: optional");
+            files.insert(format!("{secret_dir}/{}", str_of(&item["path"], "path")));
+        }
     }
     let mut env = BTreeSet::new();
     for var in seq(&container["env"], "env") {
@@ -810,6 +854,11 @@ fn kubernetes_manifests_fit_together() {
         assert_eq!(&reference["name"], secret_name);
         let key = str_of(&reference["key"], "key");
         assert!(keys.contains_key(key), "the Secret has no key {key}");
+        assert_eq!(
+            reference["optional"] == "true",
+            channel_key(key),
+            "variable from {key}: optional"
+        );
         env.insert(str_of(&var["name"], "env name").to_owned());
     }
     let config = without_comment_lines(&read(&deploy().join("kubernetes/lookout.yaml")));
@@ -852,6 +901,196 @@ fn kubernetes_manifests_fit_together() {
     let endpoint = &monitor["spec"]["endpoints"][0];
     assert_eq!(&endpoint["port"], port_name);
     assert_eq!(endpoint["path"], "/metrics");
+    // A stable instance: from the Service, not the pod's address.
+    let relabel = &endpoint["relabelings"][0];
+    assert_eq!(relabel["targetLabel"], "instance");
+    assert_eq!(
+        relabel["sourceLabels"],
+        serde_json::json!([
+            "__meta_kubernetes_namespace",
+            "__meta_kubernetes_service_name"
+        ])
+    );
+
+    // The DaemonSet: every node, the node's root read-only at /host, its own config.
+    let daemonset = kubernetes("daemonset.yaml");
+    let node_pod = &daemonset["spec"]["template"];
+    let node_container = &node_pod["spec"]["containers"][0];
+    assert_eq!(daemonset["kind"], "DaemonSet");
+    assert_eq!(node_pod["spec"]["tolerations"][0]["operator"], "Exists");
+    assert_eq!(node_pod["spec"]["securityContext"]["runAsNonRoot"], "true");
+    assert_eq!(
+        node_container["securityContext"]["readOnlyRootFilesystem"],
+        "true"
+    );
+    let node_volumes = seq(&node_pod["spec"]["volumes"], "volumes");
+    let node_volume = |name: &str| {
+        node_volumes
+            .iter()
+            .find(|volume| volume["name"] == name)
+            .unwrap_or_else(|| panic!("no DaemonSet volume {name}"))
+    };
+    assert_eq!(node_volume("host-root")["hostPath"]["path"], "/");
+    let host_mount = seq(&node_container["volumeMounts"], "volumeMounts")
+        .iter()
+        .find(|mount| mount["name"] == "host-root")
+        .expect("the host root is mounted");
+    assert_eq!(host_mount["mountPath"], "/host");
+    assert_eq!(host_mount["readOnly"], "true");
+    let generators = seq(&kustomization["configMapGenerator"], "configMapGenerator");
+    let node_config = generators
+        .iter()
+        .find(|generator| generator["name"] == node_volume("config")["configMap"]["name"])
+        .expect("the DaemonSet's ConfigMap is generated");
+    assert_eq!(node_config["files"][0], "lookout.yaml=lookout-node.yaml");
+    let node_text = read(&deploy().join("kubernetes/lookout-node.yaml"));
+    assert!(
+        node_text.contains("rootfs: /host"),
+        "lookout-node.yaml names the host root"
+    );
+
+    // The PodMonitor scrapes those pods as job lookout-node (which the rules' job
+    // matcher takes), with the node's name as the instance.
+    let podmonitor = kubernetes("podmonitor-node.yaml");
+    assert_eq!(podmonitor["kind"], "PodMonitor");
+    let node_labels = &node_pod["metadata"]["labels"];
+    for (key, value) in podmonitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("spec.selector.matchLabels")
+    {
+        assert_eq!(
+            &node_labels[key], value,
+            "the PodMonitor does not select the pods"
+        );
+    }
+    let job = &node_labels[str_of(&podmonitor["spec"]["jobLabel"], "jobLabel")];
+    let job = str_of(job, "the job label's value");
+    assert!(
+        Regex::new("^lookout.*$").expect("regex").is_match(job),
+        "job {job} escapes rules' job=~\"lookout.*\""
+    );
+    let endpoint = &podmonitor["spec"]["podMetricsEndpoints"][0];
+    assert_eq!(&endpoint["port"], &node_container["ports"][0]["name"]);
+    assert_eq!(
+        endpoint["relabelings"][0]["sourceLabels"][0],
+        "__meta_kubernetes_pod_node_name"
+    );
+    assert_eq!(endpoint["relabelings"][0]["targetLabel"], "instance");
+}
+
+/// `name="value"`-style matchers of an AlertmanagerConfig list, as alertmanager.yml
+/// writes them.
+fn operator_matchers(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}{}\"{}\"",
+                str_of(&m["name"], "matcher name"),
+                m["matchType"].as_str().unwrap_or("="),
+                str_of(&m["value"], "matcher value")
+            )
+        })
+        .collect()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| str_of(v, "a string").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_alertmanagerconfig_routes_and_inhibits_like_alertmanager_yml() {
+    let shipped = document(&root().join("alertmanager/alertmanager.yml"));
+    let operator = kubernetes("alertmanagerconfig.yaml");
+    assert_eq!(operator["apiVersion"], "monitoring.coreos.com/v1alpha1");
+    assert_eq!(operator["kind"], "AlertmanagerConfig");
+    let spec = &operator["spec"];
+
+    assert_eq!(spec["route"]["receiver"], shipped["route"]["receiver"]);
+    assert_eq!(spec["route"]["groupBy"], shipped["route"]["group_by"]);
+    let routes = seq(&spec["route"]["routes"], "routes");
+    let shipped_routes = seq(&shipped["route"]["routes"], "routes");
+    assert_eq!(routes.len(), shipped_routes.len(), "as many routes");
+    for (route, want) in routes.iter().zip(shipped_routes) {
+        let at = format!("route to {}", want["receiver"]);
+        assert_eq!(route["receiver"], want["receiver"], "{at}");
+        assert_eq!(
+            operator_matchers(&route["matchers"]),
+            strings(&want["matchers"]),
+            "{at}"
+        );
+        assert_eq!(route["continue"], want["continue"], "{at}: continue");
+        assert_eq!(route["groupWait"], want["group_wait"], "{at}: group wait");
+        assert_eq!(route["repeatInterval"], want["repeat_interval"], "{at}");
+    }
+
+    let inhibitions = seq(&spec["inhibitRules"], "inhibitRules");
+    let shipped_inhibitions = seq(&shipped["inhibit_rules"], "inhibit_rules");
+    assert_eq!(inhibitions.len(), shipped_inhibitions.len());
+    for (rule, want) in inhibitions.iter().zip(shipped_inhibitions) {
+        assert_eq!(
+            operator_matchers(&rule["sourceMatch"]),
+            strings(&want["source_matchers"])
+        );
+        assert_eq!(
+            operator_matchers(&rule["targetMatch"]),
+            strings(&want["target_matchers"])
+        );
+        assert_eq!(rule["equal"], want["equal"]);
+    }
+
+    // The same receivers; webhooks to the Service at the same paths, with the Secret's
+    // webhook token; email where the file has email.
+    let secret = kubernetes("secret.example.yaml");
+    let service = kubernetes("service.yaml");
+    let base = format!(
+        "http://{}.monitoring.svc:{}/alertmanager/",
+        str_of(&service["metadata"]["name"], "service name"),
+        str_of(&service["spec"]["ports"][0]["port"], "service port")
+    );
+    let receivers = seq(&spec["receivers"], "receivers");
+    let shipped_receivers = seq(&shipped["receivers"], "receivers");
+    assert_eq!(receivers.len(), shipped_receivers.len());
+    for (receiver, want) in receivers.iter().zip(shipped_receivers) {
+        let name = str_of(&receiver["name"], "receiver name");
+        assert_eq!(receiver["name"], want["name"]);
+        let webhooks = receiver["webhookConfigs"].as_array().map_or(0, Vec::len);
+        let want_webhooks = want["webhook_configs"].as_array().map_or(0, Vec::len);
+        assert_eq!(webhooks, want_webhooks, "{name}: webhooks");
+        if webhooks > 0 {
+            let webhook = &receiver["webhookConfigs"][0];
+            assert_eq!(webhook["url"], format!("{base}{name}"));
+            assert_eq!(webhook["sendResolved"], "true");
+            let credentials = &webhook["httpConfig"]["authorization"]["credentials"];
+            assert_eq!(credentials["name"], secret["metadata"]["name"]);
+            assert!(
+                secret["stringData"][str_of(&credentials["key"], "key")].is_string(),
+                "{name}: the Secret has no {}",
+                credentials["key"]
+            );
+        }
+        let emails = strings(
+            &receiver["emailConfigs"]
+                .as_array()
+                .map(|list| list.iter().map(|e| e["to"].clone()).collect())
+                .unwrap_or_default(),
+        );
+        let want_emails = strings(
+            &want["email_configs"]
+                .as_array()
+                .map(|list| list.iter().map(|e| e["to"].clone()).collect())
+                .unwrap_or_default(),
+        );
+        assert_eq!(emails, want_emails, "{name}: email");
+    }
 }
 
 #[test]
@@ -1043,4 +1282,74 @@ fn the_local_script_rewrites_what_it_copies() {
     assert!(alertmanager.contains("credentials_file:"));
     assert!(script.contains("credentials_file:"));
     assert!(script.contains("lookout.yaml") && script.contains("trap cleanup EXIT"));
+}
+
+/// `deploy/local/run.sh --db-only` against the machine's MariaDB, loading into
+/// `database`, with its state under `run_dir`.
+fn run_sh_db_only(run_dir: &Path, database: &str) -> Output {
+    Command::new("bash")
+        .arg(deploy().join("local/run.sh"))
+        .arg("--db-only")
+        .env("RUN_DIR", run_dir)
+        .env("SHOP_DB_NAME", database)
+        .output()
+        .expect("run deploy/local/run.sh")
+}
+
+#[test]
+fn the_local_script_never_loads_over_a_database_it_did_not_load() {
+    // The default is a database of its own, and the lookout copy points at it.
+    let script = read(&deploy().join("local/run.sh"));
+    assert!(script.contains("SHOP_DB_NAME=${SHOP_DB_NAME:-lookout_example_shop}"));
+    assert!(
+        read(&deploy().join("lookout.yaml"))
+            .contains("url: mysql://lookout@${SHOP_DB_ADDR}/shop\n"),
+        "run.sh rewrites this URL to SHOP_DB_NAME"
+    );
+    if require_binary("mysql").is_none() {
+        return;
+    }
+
+    // A database with someone's own table: refused, the table untouched.
+    let Some(theirs) = support::db::MariaDb::create() else {
+        return;
+    };
+    theirs.exec("CREATE TABLE customers (id INT); INSERT INTO customers VALUES (7)");
+    let run_dir = tempfile::tempdir().expect("temp dir");
+    let output = run_sh_db_only(run_dir.path(), &theirs.name);
+    let text = output_text(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("tables this script did not load"), "{text}");
+    assert_eq!(
+        theirs.column("SELECT id FROM customers"),
+        [Some("7".to_owned())],
+        "{text}"
+    );
+    assert!(
+        theirs
+            .column("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'users'")
+            == [Some("0".to_owned())],
+        "nothing was loaded: {text}"
+    );
+
+    // An empty database: loaded and marked; loading again is allowed.
+    let Some(ours) = support::db::MariaDb::create() else {
+        return;
+    };
+    for round in 1..=2 {
+        let output = run_sh_db_only(run_dir.path(), &ours.name);
+        assert!(
+            output.status.success(),
+            "round {round}: {}",
+            output_text(&output)
+        );
+        assert_eq!(
+            ours.column("SELECT COUNT(*) FROM lookout_run_sh"),
+            [Some(round.to_string())]
+        );
+    }
+    assert_eq!(
+        ours.column("SELECT COUNT(*) > 1000 FROM users"),
+        [Some("1".to_owned())]
+    );
 }

@@ -1,7 +1,12 @@
 //! The Grafana kit in `grafana/`: the dashboards (host, business, relay) pick their
 //! Prometheus through a `${datasource}` variable that every panel, query and variable
-//! uses; the provisioning files load them. Against a real Prometheus scraping `lookout
-//! demo` (with a notification relayed, and `rules/*.yml` loaded), every variable resolves,
+//! uses; each shows firing alerts (`ALERTS`) as annotations, one toggle per severity of
+//! the kit (critical, high, warning, info); the business dashboard's variables come from
+//! `lookout_build_info`; the fullest-partition panel skips read-only mounts as
+//! `HostDiskUsageHigh` does; the business one has seed 001's group-buy success rate; the
+//! provisioning files load them with a Prometheus and an Alertmanager datasource. Against
+//! a real Prometheus scraping `lookout demo` (with a notification relayed, and
+//! `rules/*.yml` loaded), every variable resolves,
 //! every panel query parses and returns data, every metric a query names is one lookout
 //! exports (or a documented counter that appears on its first event), and every rule
 //! evaluates without error.
@@ -19,6 +24,9 @@ use support::lookout::HOST_ONLY_CONFIG;
 use support::{Lookout, Prometheus, http_request, poll_until, require_binary};
 
 const DASHBOARDS: [&str; 3] = ["host", "business", "relay"];
+
+/// The kit's severities, most severe first (alertmanager/alertmanager.yml).
+const SEVERITIES: [&str; 4] = ["critical", "high", "warning", "info"];
 
 /// Grafana's interval variables, replaced as Grafana would with a 1 s scrape interval
 /// over a short range: wide enough for two samples in every `rate()`.
@@ -157,14 +165,14 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 #[test]
 fn metric_names_finds_selected_metrics_only() {
-    let expr = r#"histogram_quantile(0.9, sum by (le, channel) (rate(lookout_delivery_latency_seconds_bucket{job="$job", channel=~"a|b"}[1m]))) or on (channel) 0 * lookout_outbox_pending offset 5m > bool 1 and shop:business_health:score"#;
+    let expr = r#"histogram_quantile(0.9, sum by (le, channel) (rate(lookout_delivery_latency_seconds_bucket{job="$job", channel=~"a|b"}[1m]))) or on (channel) 0 * lookout_outbox_pending offset 5m > bool 1 and instance:shop_business_health:score"#;
     let names: Vec<String> = metric_names(expr).into_iter().collect();
     assert_eq!(
         names,
         [
+            "instance:shop_business_health:score",
             "lookout_delivery_latency_seconds_bucket",
             "lookout_outbox_pending",
-            "shop:business_health:score"
         ]
     );
 }
@@ -267,6 +275,107 @@ fn every_panel_and_variable_uses_the_datasource_variable() {
     }
 }
 
+/// The `ALERTS` annotations of `board`: (severity, expr).
+fn alert_annotations(board: &Value) -> Vec<(String, String)> {
+    let severity = Regex::new(r#"severity="([a-z]+)""#).expect("valid regex");
+    board["annotations"]["list"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|annotation| annotation["builtIn"] != 1)
+        .map(|annotation| {
+            assert_eq!(annotation["datasource"], datasource_ref(), "{annotation}");
+            let expr = annotation["expr"].as_str().unwrap_or_default().to_owned();
+            let level = severity
+                .captures(&expr)
+                .map(|c| c[1].to_owned())
+                .unwrap_or_default();
+            (level, expr)
+        })
+        .collect()
+}
+
+#[test]
+fn every_dashboard_marks_firing_alerts_with_one_toggle_per_severity() {
+    for name in DASHBOARDS {
+        let board = dashboard(name);
+        let annotations = alert_annotations(&board);
+        let levels: Vec<&str> = annotations.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(
+            levels, SEVERITIES,
+            "{name}.json: one ALERTS annotation per severity"
+        );
+        for (level, expr) in &annotations {
+            assert!(
+                expr.starts_with("ALERTS{") && expr.contains(r#"alertstate="firing""#),
+                "{name}.json {level}: {expr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_business_variables_come_from_lookout_build_info() {
+    let board = dashboard("business");
+    for variable in variables(&board).iter().filter(|v| v["type"] == "query") {
+        let (selector, _) = label_values(variable);
+        assert!(
+            selector.starts_with("lookout_build_info"),
+            "variable {}: {selector}",
+            variable["name"]
+        );
+    }
+}
+
+#[test]
+fn the_business_dashboard_shows_the_group_buy_success_rate() {
+    // Seed 001: filled ÷ all group buys that closed, from the query every shop config has.
+    let board = dashboard("business");
+    let panel = panels(&board)
+        .into_iter()
+        .find(|panel| {
+            panel["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("拼团成功率"))
+        })
+        .expect("a group-buy success rate panel");
+    assert_eq!(panel["fieldConfig"]["defaults"]["unit"], "percentunit");
+    let expr = panel["targets"][0]["expr"].as_str().unwrap_or_default();
+    let compact: String = expr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        compact,
+        r#"sum(shop_group_buys_closed_7d{job="$job", instance="$instance", status="success"}) / sum(shop_group_buys_closed_7d{job="$job", instance="$instance"})"#
+    );
+    for config in [
+        "src/demo/demo.yaml",
+        "examples/shop/lookout.yaml",
+        "examples/shop/lookout-postgres.yaml",
+    ] {
+        let text = std::fs::read_to_string(root().join(config)).expect("read config");
+        assert!(
+            text.contains("name: shop_group_buys_closed_7d,"),
+            "{config} defines shop_group_buys_closed_7d"
+        );
+    }
+}
+
+#[test]
+fn the_fullest_partition_skips_read_only_mounts_like_the_alert() {
+    let alert = std::fs::read_to_string(root().join("rules/host.yml")).expect("read host.yml");
+    assert!(alert.contains(r#"and node_filesystem_readonly{job=~"lookout.*"} == 0"#));
+    let board = dashboard("host");
+    let (title, expr) = queries(&board)
+        .into_iter()
+        .find(|(title, _)| title.contains("最满分区"))
+        .expect("the fullest-partition panel");
+    let compact: String = expr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        compact.contains(r#"and node_filesystem_readonly{job="$job", instance="$instance"} == 0"#),
+        "{title}: {expr}"
+    );
+}
+
 #[test]
 fn provisioning_loads_the_dashboards_from_a_prometheus_datasource() {
     let read = |path: &str| {
@@ -291,6 +400,22 @@ fn provisioning_loads_the_dashboards_from_a_prometheus_datasource() {
         prometheus
             .get_scalar("url")
             .is_some_and(|u| u.as_str().starts_with("http"))
+    );
+    let alertmanager = list
+        .iter()
+        .filter_map(|node| node.as_mapping())
+        .find(|ds| {
+            ds.get_scalar("type")
+                .is_some_and(|t| t.as_str() == "alertmanager")
+        })
+        .expect("an alertmanager datasource");
+    assert_eq!(
+        alertmanager
+            .get_mapping("jsonData")
+            .and_then(|data| data.get_scalar("implementation"))
+            .map(|i| i.as_str()),
+        Some("prometheus"),
+        "Grafana talks to a Prometheus Alertmanager"
     );
 
     let dashboards = read("grafana/provisioning/dashboards/lookout.yml");
@@ -440,6 +565,14 @@ fn every_panel_query_returns_data_from_prometheus_scraping_the_demo() {
         },
     );
 
+    // The annotations' queries parse (ALERTS may be empty: `query` panics on an error).
+    for (_, board) in &boards {
+        let values = resolve_variables(&prometheus, board).expect("variables resolved above");
+        for (_, expr) in alert_annotations(board) {
+            prometheus.query(&substitute(&expr, &values));
+        }
+    }
+
     // Every metric a query selects is one Prometheus has from lookout (or a recording
     // rule over them); lookout creates its event counters at 0 for every channel.
     let known: BTreeSet<String> = prometheus
@@ -489,7 +622,7 @@ fn every_panel_query_returns_data_from_prometheus_scraping_the_demo() {
         "rules failing over the demo:\n{}",
         unhealthy.join("\n")
     );
-    let score = prometheus.query_vector("shop:business_health:score");
+    let score = prometheus.query_vector("instance:shop_business_health:score");
     assert!(
         score.len() == 1 && (0.0..=100.0).contains(&score[0].1),
         "health score over the demo: {score:?}"

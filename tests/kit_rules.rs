@@ -2,8 +2,12 @@
 //! (with every lint, fatal), every test file in `rules/tests/` passes `promtool test
 //! rules`, and the tests are complete — every alert (each of its severities) has a case
 //! where it fires, with its labels and annotations, and one where it does not; every
-//! recording rule has an expression test. The rule files' shape (severity, Chinese
-//! summary and description) is checked without promtool.
+//! recording rule has an expression test. All of it with Debian's promtool 2.x and with
+//! a promtool 3.x (`promtool3`, installed by `.ci/install-promtool3`; the compose stack
+//! runs Prometheus 3). The rule files' shape is checked without promtool: severity,
+//! Chinese summary and description, a `runbook_url` pointing at an existing section of
+//! `docs/runbook.md`, host selectors scoped to lookout's jobs, recording names that
+//! cannot collide with the node-exporter mixin's.
 
 mod support;
 
@@ -14,7 +18,25 @@ use std::process::{Command, Output};
 use serde::Deserialize;
 use support::require_binary;
 
-const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
+const SEVERITIES: [&str; 4] = ["critical", "high", "warning", "info"];
+
+/// The matcher that scopes a selector to lookout's scrape jobs.
+const LOOKOUT_JOBS: &str = r#"job=~"lookout.*""#;
+
+/// promtool 3.x, which Debian 12 does not ship: `.ci/install-promtool3` puts it in
+/// `/usr/local/bin/promtool3`. Missing: a failure in CI, a skip elsewhere.
+fn promtool3() -> Option<PathBuf> {
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain([PathBuf::from("/usr/local/bin")])
+        .map(|dir| dir.join("promtool3"))
+        .find(|path| path.is_file());
+    if found.is_none() {
+        let hint = "`promtool3` not found in PATH or /usr/local/bin (run .ci/install-promtool3)";
+        assert!(!support::in_ci(), "{hint}; CI must have it");
+        eprintln!("SKIPPED: {hint}");
+    }
+    found
+}
 
 #[derive(Debug, Deserialize)]
 struct RuleFile {
@@ -169,10 +191,32 @@ fn promtool_check_rules_passes_with_every_lint() {
     let Some(promtool) = require_binary("promtool") else {
         return;
     };
+    check_rules(&promtool);
+}
+
+#[test]
+fn promtool_3_check_rules_passes_with_every_lint() {
+    let Some(promtool) = promtool3() else {
+        return;
+    };
+    assert_version(&promtool, "promtool, version 3.");
+    check_rules(&promtool);
+}
+
+fn assert_version(promtool: &Path, prefix: &str) {
+    let output = run(promtool, &["--version"]);
+    let text = describe(&output);
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with(prefix),
+        "want {prefix}…: {text}"
+    );
+}
+
+fn check_rules(promtool: &Path) {
     let files = rule_files();
     let mut args = vec!["check", "rules", "--lint=all", "--lint-fatal"];
     args.extend(path_args(&files));
-    let output = run(&promtool, &args);
+    let output = run(promtool, &args);
     assert!(output.status.success(), "{}", describe(&output));
     let text = format!(
         "{}{}",
@@ -202,10 +246,22 @@ fn promtool_test_rules_passes() {
     let Some(promtool) = require_binary("promtool") else {
         return;
     };
+    test_rules(&promtool);
+}
+
+#[test]
+fn promtool_3_test_rules_passes() {
+    let Some(promtool) = promtool3() else {
+        return;
+    };
+    test_rules(&promtool);
+}
+
+fn test_rules(promtool: &Path) {
     let files = test_files();
     let mut args = vec!["test", "rules"];
     args.extend(path_args(&files));
-    let output = run(&promtool, &args);
+    let output = run(promtool, &args);
     assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
@@ -365,8 +421,8 @@ fn every_recording_rule_has_an_expression_test() {
         .filter_map(|(_, rule)| rule.record)
         .collect();
     assert!(
-        records.contains("shop:transaction_failure_ratio:10m")
-            && records.contains("shop:business_health:score"),
+        records.contains("instance:shop_transaction_failures:ratio")
+            && records.contains("instance:shop_business_health:score"),
         "{records:?}"
     );
     let mut tested = BTreeSet::new();
@@ -386,4 +442,168 @@ fn every_recording_rule_has_an_expression_test() {
         untested.is_empty(),
         "recording rules without a test: {untested:?}"
     );
+}
+
+/// GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces as
+/// hyphens.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `## ` sections of docs/runbook.md: (anchor, heading, body).
+fn runbook_sections() -> Vec<(String, String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/runbook.md");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+    let mut sections: Vec<(String, String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            sections.push((anchor(heading), heading.trim().to_owned(), String::new()));
+        } else if let Some((_, _, body)) = sections.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    sections
+}
+
+#[test]
+fn anchors_are_githubs() {
+    assert_eq!(anchor("HostDiskUsageHigh"), "hostdiskusagehigh");
+    assert_eq!(anchor("Silencing an alert"), "silencing-an-alert");
+    assert_eq!(anchor("What `high` means!"), "what-high-means");
+}
+
+#[test]
+fn every_alert_has_a_runbook_section_and_every_section_an_alert() {
+    let sections = runbook_sections();
+    let mut anchors = BTreeSet::new();
+    for (anchor, heading, _) in &sections {
+        assert!(anchors.insert(anchor.clone()), "two sections #{anchor}");
+        assert!(!heading.is_empty());
+    }
+    let mut alerts = BTreeSet::new();
+    for (path, rule) in all_rules() {
+        let Some(name) = rule.alert else { continue };
+        let at = format!("{name} in {}", path.display());
+        let url = rule
+            .annotations
+            .get("runbook_url")
+            .unwrap_or_else(|| panic!("{at}: no runbook_url"));
+        let want = format!("docs/runbook.md#{}", anchor(&name));
+        assert_eq!(url, &want, "{at}: runbook_url");
+        let (_, heading, body) = sections
+            .iter()
+            .find(|(a, _, _)| *a == anchor(&name))
+            .unwrap_or_else(|| panic!("{at}: docs/runbook.md has no section #{}", anchor(&name)));
+        assert_eq!(heading, &name, "{at}: the section is titled by the alert");
+        for part in ["**What it means.**", "**First checks.**", "**Silence.**"] {
+            assert!(
+                body.contains(part),
+                "{at}: its runbook section lacks {part}"
+            );
+        }
+        alerts.insert(anchor(&name));
+    }
+    // The other sections explain the runbook itself: they are not named like alerts.
+    let stale: Vec<_> = sections
+        .iter()
+        .filter(|(anchor, heading, _)| {
+            !alerts.contains(anchor)
+                && heading.chars().next().is_some_and(char::is_uppercase)
+                && !heading.contains(' ')
+        })
+        .map(|(_, heading, _)| heading.clone())
+        .collect();
+    assert!(stale.is_empty(), "runbook sections of no alert: {stale:?}");
+}
+
+/// Every selector of a host metric (`node_*`), of `up` or of lookout's collectors in
+/// `expr`, with its matchers (`""` when it has none).
+fn host_selectors(expr: &str) -> Vec<(String, String)> {
+    let selector =
+        regex::Regex::new(r"\b(node_[A-Za-z0-9_]+|up|lookout_collector_[a-z_]+)\b\s*(\{[^}]*\})?")
+            .expect("valid regex");
+    selector
+        .captures_iter(expr)
+        .filter(|captures| {
+            // Not a function call, and not a label name inside `by (...)`.
+            let end = captures.get(0).expect("whole match").end();
+            !expr
+                .get(end..)
+                .unwrap_or_default()
+                .trim_start()
+                .starts_with('(')
+        })
+        .map(|captures| {
+            (
+                captures[1].to_owned(),
+                captures.get(2).map_or("", |m| m.as_str()).to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn host_selectors_are_found_with_their_matchers() {
+    let found = host_selectors(
+        r#"1 - avg without (cpu) (rate(node_cpu_seconds_total{mode="idle"}[5m])) / up and node_load1{job=~"lookout.*"}"#,
+    );
+    assert_eq!(
+        found,
+        [
+            ("node_cpu_seconds_total".into(), r#"{mode="idle"}"#.into()),
+            ("up".into(), String::new()),
+            ("node_load1".into(), r#"{job=~"lookout.*"}"#.into()),
+        ]
+    );
+}
+
+#[test]
+fn host_and_target_selectors_are_scoped_to_lookouts_jobs() {
+    let mut unscoped = Vec::new();
+    let mut seen = 0;
+    for (path, rule) in all_rules() {
+        let name = rule.alert.or(rule.record).unwrap_or_default();
+        for (metric, matchers) in host_selectors(&rule.expr) {
+            seen += 1;
+            if !matchers.contains(LOOKOUT_JOBS) {
+                unscoped.push(format!("{name} in {}: {metric}{matchers}", path.display()));
+            }
+        }
+    }
+    assert!(seen >= 30, "only {seen} host selectors");
+    assert!(
+        unscoped.is_empty(),
+        "selectors that also match kube-prometheus' jobs:\n{}",
+        unscoped.join("\n")
+    );
+}
+
+#[test]
+fn recording_names_are_level_metric_operations_with_lookouts_prefixes() {
+    let shape = regex::Regex::new(r"^([a-z_]+):((?:lookout|shop)_[a-z0-9_]+):([a-z0-9_]+)$")
+        .expect("valid regex");
+    for (path, rule) in all_rules() {
+        let Some(name) = rule.record else { continue };
+        let at = format!("{name} in {}", path.display());
+        let captures = shape
+            .captures(&name)
+            .unwrap_or_else(|| panic!("{at}: not level:(lookout|shop)_metric:operations"));
+        // The level names the labels kept: every aggregation keeps instance and job.
+        assert_eq!(&captures[1], "instance", "{at}");
+        assert!(
+            !name.starts_with("instance:node_"),
+            "{at}: the node-exporter mixin's namespace"
+        );
+    }
 }

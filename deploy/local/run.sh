@@ -7,6 +7,7 @@
 #   deploy/local/run.sh            # start everything, print the URLs, Ctrl-C stops it all
 #   deploy/local/run.sh --check    # start, wait until Prometheus scrapes lookout and has
 #                                  # the rules, deliver one test alert, stop; exit 0 if so
+#   deploy/local/run.sh --db-only  # only (re)load the example database, then exit
 #
 # Ports (override through the environment): lookout LOOKOUT_PORT=9788, Prometheus
 # PROMETHEUS_PORT=9090, Alertmanager ALERTMANAGER_PORT=9093, MariaDB MARIADB_PORT=3306.
@@ -14,34 +15,41 @@
 # point at other rules or routes.
 # MariaDB: a server already answering on 127.0.0.1:$MARIADB_PORT is used (as root over
 # TCP; MYSQL_ROOT_PASSWORD if it needs one), else a private one is started. Either way
-# examples/shop/mysql.sql is (re)loaded into the database `shop` — its times are relative
-# to the load — and the user `lookout` (password SHOP_DB_PASSWORD, default `lookout`,
-# which is also CI's test user) gets SELECT on it.
+# examples/shop/mysql.sql is (re)loaded into a database of its own, SHOP_DB_NAME (default
+# `lookout_example_shop`, never your `shop`) — its times are relative to the load — and
+# the user `lookout` (password SHOP_DB_PASSWORD, default `lookout`, which is also CI's
+# test user) gets SELECT on it. Loading drops the example's tables, so the script refuses
+# a SHOP_DB_NAME that exists with tables it did not load (it marks its own with a table
+# `lookout_run_sh`).
 #
-# lookout runs deploy/lookout.yaml, the compose stack's configuration, with SHOP_DB_ADDR
-# and CREDENTIALS_DIRECTORY pointing here. Prometheus and Alertmanager get copies of
-# deploy/prometheus/prometheus.yml and alertmanager/alertmanager.yml with the hosts, the
-# rules path and the token file rewritten for localhost. Everything the script writes —
-# configs, secrets, data, logs (logs/*.log), pid files — is under deploy/local/.run/.
-# Running it again stops what a previous run left behind and starts afresh.
+# lookout runs a copy of deploy/lookout.yaml, the compose stack's configuration, with the
+# database name, SHOP_DB_ADDR and CREDENTIALS_DIRECTORY pointing here. Prometheus and
+# Alertmanager get copies of deploy/prometheus/prometheus.yml and
+# alertmanager/alertmanager.yml with the hosts, the rules path and the token file
+# rewritten for localhost. Everything the script writes — configs, secrets, data, logs
+# (logs/*.log), pid files — is under deploy/local/.run/ (RUN_DIR). Running it again stops
+# what a previous run left behind and starts afresh.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-run=$here/.run
+run=${RUN_DIR:-$here/.run}
 LOOKOUT_PORT=${LOOKOUT_PORT:-9788}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
 ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-9093}
 MARIADB_PORT=${MARIADB_PORT:-3306}
 SHOP_DB_PASSWORD=${SHOP_DB_PASSWORD:-lookout}
+SHOP_DB_NAME=${SHOP_DB_NAME:-lookout_example_shop}
 RULES_DIR=${RULES_DIR:-$repo/rules}
 ALERTMANAGER_CONFIG=${ALERTMANAGER_CONFIG:-$repo/alertmanager/alertmanager.yml}
 
 check=false
+db_only=false
 case ${1:-} in
   "") ;;
   --check) check=true ;;
-  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+  --db-only) db_only=true ;;
+  *) echo "usage: $0 [--check|--db-only]" >&2; exit 2 ;;
 esac
 
 say() { printf '== %s\n' "$*"; }
@@ -112,21 +120,25 @@ find_bin() { # candidates... → first on PATH
   return 1
 }
 missing=()
-find_bin prometheus >/dev/null || missing+=(prometheus)
-find_bin prometheus-alertmanager alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+if ! $db_only; then
+  find_bin prometheus >/dev/null || missing+=(prometheus)
+  find_bin prometheus-alertmanager alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  find_bin curl >/dev/null || missing+=(curl)
+fi
 find_bin mysql mariadb >/dev/null || missing+=(mariadb-client)
-find_bin curl >/dev/null || missing+=(curl)
 if ((${#missing[@]})); then
   ((EUID == 0)) || die "install first: sudo apt-get install ${missing[*]}"
   say "installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-alertmanager_bin=$(find_bin prometheus-alertmanager alertmanager)
-command -v cargo >/dev/null || die "cargo not found (https://rustup.rs)"
-
-for port in "$LOOKOUT_PORT" "$PROMETHEUS_PORT" "$ALERTMANAGER_PORT"; do
-  port_free "$port" || die "127.0.0.1:$port is in use (set LOOKOUT_PORT, PROMETHEUS_PORT or ALERTMANAGER_PORT)"
-done
+if ! $db_only; then
+  alertmanager_bin=$(find_bin prometheus-alertmanager alertmanager)
+  command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
+  for port in "$LOOKOUT_PORT" "$PROMETHEUS_PORT" "$ALERTMANAGER_PORT"; do
+    port_free "$port" || die "127.0.0.1:$port is in use (set LOOKOUT_PORT, PROMETHEUS_PORT or ALERTMANAGER_PORT)"
+  done
+fi
+[[ $SHOP_DB_NAME =~ ^[A-Za-z0-9_]+$ ]] || die "SHOP_DB_NAME must be letters, digits and _: $SHOP_DB_NAME"
 
 # ---- MariaDB ----
 
@@ -159,19 +171,36 @@ fi
 
 "${mysql_root[@]}" -e 'SELECT 1' >/dev/null 2>&1 \
   || die "cannot log in to MariaDB as root over TCP (set MYSQL_ROOT_PASSWORD)"
-say "MariaDB: loading examples/shop/mysql.sql into \`shop\`"
-"${mysql_root[@]}" <"$repo/examples/shop/mysql.sql" >"$run/logs/mariadb-load.log"
+# Loading drops the example's tables: never in a database holding anything else.
+foreign=$("${mysql_root[@]}" -N -e "
+  SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$SHOP_DB_NAME'
+    AND NOT EXISTS (SELECT 1 FROM information_schema.tables
+                    WHERE table_schema = '$SHOP_DB_NAME' AND table_name = 'lookout_run_sh')")
+((foreign == 0)) || die "database \`$SHOP_DB_NAME\` exists with $foreign tables this script did not load; \
+set SHOP_DB_NAME to a new name (its tables would be dropped)"
+say "MariaDB: loading examples/shop/mysql.sql into \`$SHOP_DB_NAME\`"
+sed -e "s/^CREATE DATABASE IF NOT EXISTS shop /CREATE DATABASE IF NOT EXISTS \`$SHOP_DB_NAME\` /" \
+  -e "s/^USE shop;/USE \`$SHOP_DB_NAME\`;/" "$repo/examples/shop/mysql.sql" >"$run/shop.sql"
+grep -q "^USE \`$SHOP_DB_NAME\`;" "$run/shop.sql" || die "examples/shop/mysql.sql no longer has its USE line"
+"${mysql_root[@]}" <"$run/shop.sql" >"$run/logs/mariadb-load.log"
+"${mysql_root[@]}" "$SHOP_DB_NAME" -e \
+  "CREATE TABLE IF NOT EXISTS lookout_run_sh (loaded_at DATETIME NOT NULL) COMMENT 'loaded by deploy/local/run.sh';
+   INSERT INTO lookout_run_sh VALUES (UTC_TIMESTAMP())"
 sql_password=${SHOP_DB_PASSWORD//\\/\\\\}
 sql_password=${sql_password//\'/\\\'}
 "${mysql_root[@]}" <<SQL
 CREATE USER IF NOT EXISTS 'lookout'@'%' IDENTIFIED BY '${sql_password}';
 CREATE USER IF NOT EXISTS 'lookout'@'localhost' IDENTIFIED BY '${sql_password}';
-GRANT SELECT ON shop.* TO 'lookout'@'%';
-GRANT SELECT ON shop.* TO 'lookout'@'localhost';
+GRANT SELECT ON \`${SHOP_DB_NAME}\`.* TO 'lookout'@'%';
+GRANT SELECT ON \`${SHOP_DB_NAME}\`.* TO 'lookout'@'localhost';
 SQL
-mysql --protocol=TCP -h127.0.0.1 -P"$MARIADB_PORT" -ulookout -p"$SHOP_DB_PASSWORD" shop \
+mysql --protocol=TCP -h127.0.0.1 -P"$MARIADB_PORT" -ulookout -p"$SHOP_DB_PASSWORD" "$SHOP_DB_NAME" \
   -e 'SELECT 1' >/dev/null 2>&1 \
   || die "the existing MariaDB user 'lookout' has another password: set SHOP_DB_PASSWORD to it"
+if $db_only; then
+  say "MariaDB: \`$SHOP_DB_NAME\` loaded"
+  exit 0
+fi
 
 # ---- secrets: files, as lookout.yaml's *_file keys and Alertmanager's credentials_file want ----
 
@@ -187,8 +216,10 @@ say "lookout: cargo build --release --locked"
 cargo build --quiet --release --locked --manifest-path "$repo/Cargo.toml"
 target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+sed "s#@\${SHOP_DB_ADDR}/shop\$#@\${SHOP_DB_ADDR}/$SHOP_DB_NAME#" "$repo/deploy/lookout.yaml" >"$run/lookout.yaml"
+grep -qF "/$SHOP_DB_NAME" "$run/lookout.yaml" || die "found no database URL …/shop in deploy/lookout.yaml"
 start lookout env SHOP_DB_ADDR="127.0.0.1:$MARIADB_PORT" CREDENTIALS_DIRECTORY="$run/secrets" \
-  "$target_dir/release/lookout" --config "$repo/deploy/lookout.yaml" \
+  "$target_dir/release/lookout" --config "$run/lookout.yaml" \
   --listen "127.0.0.1:$LOOKOUT_PORT" --state-dir "$run/lookout"
 wait_http lookout "http://127.0.0.1:$LOOKOUT_PORT/-/ready"
 
@@ -234,7 +265,7 @@ cat <<EOF
   lookout       http://127.0.0.1:$LOOKOUT_PORT/            (metrics: /metrics)
   Prometheus    http://127.0.0.1:$PROMETHEUS_PORT/          (rules: /rules, alerts: /alerts)
   Alertmanager  http://127.0.0.1:$ALERTMANAGER_PORT/
-  MariaDB       127.0.0.1:$MARIADB_PORT, database shop, user lookout
+  MariaDB       127.0.0.1:$MARIADB_PORT, database $SHOP_DB_NAME, user lookout
   Grafana       not run: Debian bookworm has no package (deploy/docker-compose.yml has it)
   logs          $run/logs/   (alerts lookout delivers are printed in lookout.log)
 

@@ -361,11 +361,12 @@ fn alert(a: &Alert, external_url: &str, tz: Tz, now: DateTime<Utc>) -> AlertView
     }
 }
 
-/// Lower is more severe; unknown severities sort last.
+/// Lower is more severe; unknown severities sort last. The kit's four levels are
+/// critical, high, warning and info.
 pub fn severity_rank(severity: &str) -> u8 {
     match severity {
         "critical" | "page" | "emergency" => 0,
-        "error" | "major" => 1,
+        "high" | "error" | "major" => 1,
         "warning" | "minor" => 2,
         "info" | "notice" => 3,
         _ => 4,
@@ -447,6 +448,15 @@ mod tests {
             "2024-01-02 15:04:05"
         );
         assert_eq!(local_time(t, chrono_tz::UTC), "2024-01-02 07:04:05");
+    }
+
+    #[test]
+    fn the_kits_four_severities_rank_in_order() {
+        let ranks: Vec<u8> = ["critical", "high", "warning", "info", "none"]
+            .into_iter()
+            .map(severity_rank)
+            .collect();
+        assert_eq!(ranks, [0, 1, 2, 3, 4]);
     }
 
     #[test]
