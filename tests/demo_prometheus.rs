@@ -21,6 +21,13 @@ fn prometheus_sees_business_series_change() {
             other => Err(format!("{other:?}\n{}", lookout.logs())),
         }
     });
+    // Every demo query reports, and none reports failure (an absent metric would make
+    // the second check pass vacuously, hence the first).
+    let reporting = prometheus.query_vector("count(lookout_query_success)");
+    assert!(
+        reporting.first().is_some_and(|(_, n)| *n >= 10.0),
+        "demo queries reporting lookout_query_success: {reporting:?}"
+    );
     let failing = prometheus.query_vector("lookout_query_success == 0");
     assert!(failing.is_empty(), "failing demo queries: {failing:?}");
     // The simulator inserts activity every second; queries refresh every 10–30 s.

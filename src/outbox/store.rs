@@ -5,6 +5,7 @@
 //! lets it read while the writer commits), so they never queue in front of a webhook.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -128,6 +129,8 @@ pub struct Outbox {
     /// The read-only connection for the status page and statistics.
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Transactions that stored accepted notifications (one per group commit).
+    accept_commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Op {
@@ -165,11 +168,24 @@ impl Outbox {
             params![now_ms() - SENDS_KEPT_MS],
         )?;
         let (ops, receiver) = mpsc::channel::<Op>();
+        let accept_commits = Arc::new(AtomicU64::new(0));
+        let commits = Arc::clone(&accept_commits);
         std::thread::Builder::new()
             .name("lookout-outbox".to_owned())
-            .spawn(move || writer(conn, &receiver))
+            .spawn(move || writer(conn, &receiver, &commits))
             .map_err(|e| Error::Sqlite(format!("cannot start the writer thread: {e}")))?;
-        Ok(Outbox { ops, reader, path })
+        Ok(Outbox {
+            ops,
+            reader,
+            path,
+            accept_commits,
+        })
+    }
+
+    /// How many transactions have stored accepted notifications: fewer than the
+    /// notifications when concurrent webhooks share a commit.
+    pub fn accept_commits(&self) -> u64 {
+        self.accept_commits.load(Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &Path {
@@ -883,7 +899,7 @@ fn migrate_v2(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
 }
 
 /// The writer thread: runs operations in order; consecutive accepts share a commit.
-fn writer(mut conn: Connection, ops: &mpsc::Receiver<Op>) {
+fn writer(mut conn: Connection, ops: &mpsc::Receiver<Op>, commits: &AtomicU64) {
     let mut pending: Option<Op> = None;
     loop {
         let op = match pending.take() {
@@ -907,7 +923,7 @@ fn writer(mut conn: Connection, ops: &mpsc::Receiver<Op>) {
                         }
                     }
                 }
-                commit_batch(&mut conn, batch);
+                commit_batch(&mut conn, batch, commits);
             }
         }
     }
@@ -915,7 +931,7 @@ fn writer(mut conn: Connection, ops: &mpsc::Receiver<Op>) {
 
 type Reply = oneshot::Sender<Result<Accepted, Error>>;
 
-fn commit_batch(conn: &mut Connection, batch: Vec<(NewNotification, Reply)>) {
+fn commit_batch(conn: &mut Connection, batch: Vec<(NewNotification, Reply)>, commits: &AtomicU64) {
     let result = (|| {
         let tx = conn.transaction()?;
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -927,6 +943,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<(NewNotification, Reply)>) {
     })();
     match result {
         Ok(outcomes) => {
+            commits.fetch_add(1, Ordering::Relaxed);
             for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }

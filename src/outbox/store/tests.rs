@@ -140,6 +140,12 @@ async fn concurrent_accepts_are_group_committed() {
         ));
     }
     assert_eq!(outbox.due("a", 1_000, 1_000).await.unwrap().len(), 200);
+    // Batching, not only storing: the 200 concurrent accepts shared a few transactions.
+    let commits = outbox.accept_commits();
+    assert!(
+        (1..=20).contains(&commits),
+        "200 accepts took {commits} commits"
+    );
 }
 
 #[tokio::test]
