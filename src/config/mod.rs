@@ -152,6 +152,8 @@ fn decode_document(
         let name = key.as_str();
         let p = &positions;
         match name {
+            // Extension keys, as in Docker Compose: a place for anchors, ignored.
+            _ if name.starts_with("x-") => {}
             "log" => config.log = yaml::decode(node, name, p, errors).unwrap_or_default(),
             "web" => config.web = yaml::decode(node, name, p, errors).unwrap_or_default(),
             "host" => config.host = yaml::decode(node, name, p, errors).unwrap_or_default(),

@@ -1,11 +1,14 @@
-//! The YAML layer: parse with positions, expand `${VAR}`, index every key path to its
-//! line and column, and deserialize one section or entry at a time so that one bad entry
-//! does not hide the errors of the next.
+//! The YAML layer: parse with positions (anchors, aliases and merge keys resolved by
+//! [`load`]), expand `${VAR}`, index every key path to its line and column, and
+//! deserialize one section or entry at a time so that one bad entry does not hide the
+//! errors of the next.
+
+mod load;
 
 use std::collections::{BTreeMap, HashMap};
 
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
-use marked_yaml::{LoaderOptions, Marker, Node, Span};
+use marked_yaml::{Marker, Node, Span};
 use serde::de::DeserializeOwned;
 
 use super::Diagnostic;
@@ -87,30 +90,22 @@ pub struct Document {
 }
 
 /// Parses `text`; on a syntax error returns the single diagnostic the parser can give.
+/// Anchors, aliases and merge keys are resolved (see [`load`]).
 pub fn parse(text: &str) -> Result<Document, Diagnostic> {
-    let options = LoaderOptions::default().error_on_duplicate_keys(true);
-    let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
-        Ok(Node::Mapping(map)) => map,
-        Ok(_) => {
+    let root = match load::load(text) {
+        Ok(Some(Node::Mapping(map))) => map,
+        Ok(None) => MarkedMappingNode::new_empty(Span::new_blank()),
+        Ok(Some(_)) => {
             return Err(syntax_error(
                 Position { line: 1, column: 1 },
                 "top level must be a mapping",
             ));
         }
-        Err(marked_yaml::LoadError::TopLevelMustBeMapping(_)) if is_blank(text) => {
-            MarkedMappingNode::new_empty(Span::new_blank())
-        }
-        Err(error) => return Err(load_error(&error)),
+        Err(error) => return Err(syntax_error(error.position, error.message)),
     };
     let mut positions = Positions::default();
     positions.index(&Node::Mapping(root.clone()), "");
     Ok(Document { root, positions })
-}
-
-fn is_blank(text: &str) -> bool {
-    text.lines()
-        .map(str::trim)
-        .all(|line| line.is_empty() || line.starts_with('#') || line == "---")
 }
 
 fn syntax_error(position: Position, message: impl Into<String>) -> Diagnostic {
@@ -119,33 +114,6 @@ fn syntax_error(position: Position, message: impl Into<String>) -> Diagnostic {
         path: String::new(),
         message: message.into(),
     }
-}
-
-fn load_error(error: &marked_yaml::LoadError) -> Diagnostic {
-    use marked_yaml::LoadError as E;
-    let (marker, message) = match error {
-        E::TopLevelMustBeMapping(m) => (m, "top level must be a mapping".to_owned()),
-        E::TopLevelMustBeSequence(m) => (m, "top level must be a sequence".to_owned()),
-        E::UnexpectedAnchor(m) => (m, "YAML anchors and aliases are not supported".to_owned()),
-        E::MappingKeyMustBeScalar(m) => (m, "mapping keys must be plain strings".to_owned()),
-        E::UnexpectedTag(m) => (m, "YAML tags are not supported".to_owned()),
-        E::ScanError(m, scan) => (m, format!("invalid YAML: {}", scan.info())),
-        E::DuplicateKey(inner) => {
-            let position = inner
-                .key
-                .span()
-                .start()
-                .map(Position::from)
-                .unwrap_or_default();
-            return syntax_error(position, format!("duplicate key `{}`", inner.key.as_str()));
-        }
-    };
-    // `Marker::default()` is line 0; clamp to a real position.
-    let position = Position {
-        line: marker.line().max(1),
-        column: marker.column().max(1),
-    };
-    syntax_error(position, message)
 }
 
 /// Replaces `${VAR}` in every scalar (keys excluded) with the variable's value; `$${`

@@ -538,3 +538,140 @@ channels:
     assert!(mail.delivery.send_resolved);
     assert_eq!(mail.targets(), ["email:mail.example.com:587"]);
 }
+
+#[test]
+fn anchors_aliases_and_merge_keys_are_accepted() {
+    let yaml = "\
+x-robot: &robot
+  type: dingtalk
+  rate_limit: 10/min
+  retry: { initial: 2s, max: 1m }
+x-query: &query
+  database: shop
+  interval: 30s
+databases:
+  shop: { url: 'sqlite:///tmp/shop.db' }
+queries:
+  - <<: *query
+    name: users
+    sql: SELECT 1 AS n
+    metrics: [{ name: shop_users, value: n }]
+  - <<: *query
+    name: orders
+    interval: 1m
+    sql: SELECT 2 AS n
+    metrics: [{ name: shop_orders, value: n }]
+channels:
+  ops:
+    <<: *robot
+    url: https://oapi.dingtalk.com/robot/send?access_token=a
+  oncall:
+    <<: [*robot]
+    url: https://oapi.dingtalk.com/robot/send?access_token=b
+    rate_limit: 5/min
+receivers:
+  critical: { channels: &both [ops, oncall] }
+  warning: { channels: *both }
+";
+    // Top-level `x-` keys (as in Docker Compose) hold anchors and are otherwise ignored.
+    let config = parse_str("anchors.yaml", yaml, &sources()).unwrap();
+    let users = &config.queries[0];
+    let orders = &config.queries[1];
+    assert_eq!(
+        (users.database.as_str(), users.interval),
+        ("shop", Duration::from_secs(30))
+    );
+    assert_eq!(
+        orders.interval,
+        Duration::from_secs(60),
+        "the query's own key wins"
+    );
+    assert_eq!(config.channels["ops"].delivery.rate_limit.count, 10);
+    assert_eq!(config.channels["oncall"].delivery.rate_limit.count, 5);
+    assert_eq!(
+        config.channels["oncall"].delivery.retry,
+        Backoff::new(Duration::from_secs(2), Duration::from_secs(60)).unwrap()
+    );
+    assert!(errors("y-robot: 1\n").contains("unknown key `y-robot`"));
+
+    let inline = "\
+channels:
+  ops: &robot
+    type: dingtalk
+    url: https://oapi.dingtalk.com/robot/send?access_token=a
+    rate_limit: 10/min
+  oncall:
+    <<: *robot
+    url: https://oapi.dingtalk.com/robot/send?access_token=b
+    rate_limit: 5/min
+receivers:
+  critical: { channels: &both [ops, oncall] }
+  warning: { channels: *both }
+";
+    let config = parse_str("anchors.yaml", inline, &sources()).unwrap();
+    let ops = &config.channels["ops"];
+    let oncall = &config.channels["oncall"];
+    assert_eq!(ops.delivery.rate_limit.count, 10);
+    assert_eq!(
+        oncall.delivery.rate_limit.count, 5,
+        "the mapping's own key wins"
+    );
+    assert_eq!(oncall.kind.name(), "dingtalk", "merged from the anchor");
+    assert_ne!(ops.targets(), oncall.targets());
+    assert_eq!(config.receivers["warning"].channels, ["ops", "oncall"]);
+}
+
+#[test]
+fn an_error_under_a_merged_mapping_names_its_line() {
+    let yaml = "\
+channels:
+  ops: &robot
+    type: dingtalk
+    url: https://oapi.dingtalk.com/robot/send?access_token=a
+    timeout: 0s
+  oncall:
+    <<: *robot
+    url: https://oapi.dingtalk.com/robot/send?access_token=b
+";
+    let message = errors(yaml);
+    // The bad value is written once, on line 5; both channels report it there.
+    assert!(
+        message.contains("test.yaml:5:5: channels.ops.timeout: must be positive"),
+        "{message}"
+    );
+    assert!(
+        message.contains("test.yaml:5:5: channels.oncall.timeout: must be positive"),
+        "{message}"
+    );
+    for (bad, expected) in [
+        (
+            "a: *nowhere\n",
+            "test.yaml:1:4: invalid YAML: while parsing node, found unknown anchor",
+        ),
+        (
+            "a: &x 1\n<<: *x\n",
+            "test.yaml:2:5: a merge key `<<` takes a mapping",
+        ),
+        ("a: 1\na: 2\n", "test.yaml:2:1: duplicate key `a`"),
+        ("a: !!str 1\n", "YAML tags are not supported"),
+    ] {
+        let message = errors(bad);
+        assert!(
+            message.contains(expected),
+            "{bad:?}: {expected} in {message}"
+        );
+    }
+}
+
+#[test]
+fn aliases_cannot_expand_without_bound() {
+    let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        yaml.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n",
+            p = i - 1
+        ));
+    }
+    let message = errors(&yaml);
+    assert!(message.contains("expands to more than"), "{message}");
+}
