@@ -49,14 +49,15 @@ pub async fn run(
     reload_on_sighup(Arc::clone(&state), shutdown.clone());
     let router = http::router(Arc::clone(&state));
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "lookout listening");
+        let tls = state.config().web.tls.is_some();
+        tracing::info!(%addr, tls, version = env!("CARGO_PKG_VERSION"), "lookout listening");
     }
     state.set_ready(true);
-    let limits = {
+    let settings = {
         let state = Arc::clone(&state);
-        move || http::server::Limits::from(&state.config().web)
+        move || http::server::Settings::from(&state.config().web)
     };
-    let deadline = http::server::serve(listener, router, limits, shutdown).await;
+    let deadline = http::server::serve(listener, router, settings, shutdown).await;
     if tokio::time::timeout_at(deadline, state.relay().stopped())
         .await
         .is_err()

@@ -5,6 +5,7 @@
 //! every error at once, each with the file, line, column and key path.
 
 pub mod raw;
+mod tls;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use regex::Regex;
 pub use crate::channel::Channel;
 use crate::configfile::yaml;
 pub use crate::configfile::{Diagnostic, Position, Secret};
+pub use tls::WebTls;
 pub use validate::validate;
 
 /// Where a configuration came from and how to reach the outside while loading it.
@@ -264,6 +266,8 @@ pub struct WebConfig {
     pub max_connections: usize,
     /// After SIGTERM: how long in-flight requests and sends may take before lookout exits.
     pub shutdown_timeout: Duration,
+    /// HTTPS (and client certificates) on the listener; plain HTTP when `None`.
+    pub tls: Option<WebTls>,
 }
 
 /// Credentials an inbound request must present (Alertmanager's `http_config`).

@@ -38,6 +38,15 @@ pub struct RawWeb {
     pub idle_timeout: Option<String>,
     pub max_connections: Option<u32>,
     pub shutdown_timeout: Option<String>,
+    pub tls: Option<RawWebTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub client_ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -209,6 +209,7 @@ impl Checker<'_> {
                 Duration::from_secs(20),
                 bounds::SHUTDOWN_TIMEOUT,
             ),
+            tls: raw.tls.as_ref().and_then(|tls| self.web_tls(tls)),
         }
     }
 

@@ -69,6 +69,24 @@ impl From<&WebConfig> for Limits {
     }
 }
 
+/// What the configuration in force says about a new connection: its limits, and the TLS
+/// it must speak (read again on every reload, so a renewed certificate applies to the
+/// next connection).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub limits: Limits,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl From<&WebConfig> for Settings {
+    fn from(web: &WebConfig) -> Self {
+        Self {
+            limits: Limits::from(web),
+            tls: web.tls.as_ref().map(|tls| Arc::clone(&tls.server)),
+        }
+    }
+}
+
 /// How long to pause accepting when the process is out of file descriptors.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
@@ -81,7 +99,7 @@ const CAP_WARNING_EVERY: Duration = Duration::from_secs(60);
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    limits: impl Fn() -> Limits,
+    settings: impl Fn() -> Settings,
     shutdown: Shutdown,
 ) -> Instant {
     let fd_cap = fd_cap();
@@ -102,19 +120,29 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let limits = limits();
+                let Settings { limits, tls } = settings();
                 let cap = limits.max_connections.min(fd_cap);
                 if table.make_room(cap) && cap_warned.is_none_or(|at| at.elapsed() >= CAP_WARNING_EVERY) {
                     cap_warned = Some(Instant::now());
                     tracing::warn!(max_connections = cap, "connection cap reached; closing the oldest idle connections for new ones");
                 }
                 let conn = table.open();
-                tasks.spawn(serve_connection(stream, conn, Arc::clone(&table), router.clone(), limits, shutdown.clone()));
+                let io = Metered { stream, conn: Arc::clone(&conn) };
+                let (table, router, shutdown) = (Arc::clone(&table), router.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    match tls {
+                        None => serve_connection(io, conn, table, router, limits, shutdown).await,
+                        Some(tls) => match handshake(tls, io, limits).await {
+                            Some(io) => serve_connection(io, conn, table, router, limits, shutdown).await,
+                            None => table.close(conn.id),
+                        },
+                    }
+                });
             }
         }
     }
     drop(listener);
-    let deadline = Instant::now() + limits().shutdown_timeout;
+    let deadline = Instant::now() + settings().limits.shutdown_timeout;
     let drained = tokio::time::timeout_at(deadline, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -138,25 +166,46 @@ fn fd_cap() -> usize {
     }
 }
 
+/// The TLS handshake, bounded by `header_read_timeout` (a slow handshake holds a socket
+/// like a slow request head). `None` when it failed: a client without a valid
+/// certificate when one is required, a plain-HTTP client, a timeout.
+async fn handshake(
+    tls: Arc<rustls::ServerConfig>,
+    io: Metered,
+    limits: Limits,
+) -> Option<tokio_rustls::server::TlsStream<Metered>> {
+    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(io);
+    match tokio::time::timeout(limits.header_read_timeout, accept).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// Serves one connection until it ends, expires, is evicted, or shutdown closes it.
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    io: S,
     conn: Arc<Conn>,
     table: Arc<Table>,
     router: Router,
     limits: Limits,
     shutdown: Shutdown,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = {
         let conn = Arc::clone(&conn);
         hyper::service::service_fn(move |request: Request<Incoming>| {
             respond(Arc::clone(&conn), router.clone(), request, limits)
         })
     };
-    let io = TokioIo::new(Metered {
-        stream,
-        conn: Arc::clone(&conn),
-    });
+    let io = TokioIo::new(io);
     let connection = hyper::server::conn::http1::Builder::new()
         // Our own timers replace hyper's, which also runs on idle keep-alive connections.
         .header_read_timeout(None)

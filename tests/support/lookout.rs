@@ -34,6 +34,12 @@ impl Lookout {
         Lookout::launch(config, extra_args, StateDir::Own, "/-/ready")
     }
 
+    /// Starts lookout for a config whose listener speaks only TLS: waits for the port to
+    /// accept connections (the caller checks readiness over HTTPS).
+    pub(crate) fn start_tls(config: &str) -> Lookout {
+        Lookout::launch(config, &[], StateDir::Own, "")
+    }
+
     /// Starts lookout on `state_dir` (kept by the caller, e.g. across a restart).
     pub(crate) fn start_with_state(config: &str, state_dir: &Path) -> Lookout {
         Lookout::launch(config, &[], StateDir::At(state_dir.to_owned()), "/-/ready")

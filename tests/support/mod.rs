@@ -5,6 +5,7 @@
 //! subset of it, hence the module-wide `dead_code` allowance.
 #![allow(dead_code)]
 
+pub(crate) mod certs;
 pub(crate) mod db;
 pub(crate) mod exposition;
 pub(crate) mod http;

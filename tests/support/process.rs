@@ -72,11 +72,29 @@ impl ChildGuard {
     }
 
     /// `Err` when the child exited; panics on timeout.
+    /// Waits for a 200 on `ready_path` over plain HTTP, or — for an empty path (a server
+    /// that speaks only TLS) — for the port to accept connections.
     fn wait_ready(&mut self, ready_path: &str, deadline: Instant) -> Result<(), String> {
         let url = format!("http://{}{ready_path}", self.addr);
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait on own child") {
                 return Err(status.to_string());
+            }
+            if ready_path.is_empty() {
+                match std::net::TcpStream::connect(self.addr) {
+                    Ok(_) => return Ok(()),
+                    Err(error) if Instant::now() >= deadline => {
+                        panic!(
+                            "{} not listening in time: {error}\n{}",
+                            self.name,
+                            self.logs()
+                        )
+                    }
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                }
             }
             let last = match http_get(&url, &[]) {
                 Ok(response) if response.status == 200 => return Ok(()),

@@ -1,5 +1,5 @@
 //! A real SMTP server for the email tests: aiosmtpd (`tests/smtp/server.py`) over TLS
-//! with AUTH required, its certificate issued by a throwaway CA made with `openssl`.
+//! with AUTH required, its certificate issued by a throwaway CA (`support::certs`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,17 +25,15 @@ pub(crate) enum Mode {
 pub(crate) struct SmtpServer {
     child: Child,
     pub(crate) port: u16,
-    dir: tempfile::TempDir,
+    certs: super::certs::Certs,
 }
 
 impl SmtpServer {
     /// Starts a server, or `None` outside CI when Python, aiosmtpd or openssl is missing.
     pub(crate) fn start(mode: Mode) -> Option<SmtpServer> {
         let python = super::python::python()?;
-        let openssl = super::require_binary("openssl")?;
-        let dir = tempfile::tempdir().expect("temp dir");
-        make_certificates(&openssl, dir.path());
-        let out = dir.path().join("mail");
+        let certs = super::certs::Certs::make()?;
+        let out = certs.path("mail");
         std::fs::create_dir(&out).expect("mail dir");
         let mut child = Command::new(python)
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py"))
@@ -45,9 +43,9 @@ impl SmtpServer {
                 Mode::StartTls => "starttls",
             })
             .arg("--cert")
-            .arg(dir.path().join("server.pem"))
+            .arg(certs.path("server.pem"))
             .arg("--key")
-            .arg(dir.path().join("server.key"))
+            .arg(certs.path("server.key"))
             .args(["--user", USER, "--password", PASSWORD])
             .arg("--out")
             .arg(&out)
@@ -65,17 +63,17 @@ impl SmtpServer {
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("the SMTP server did not start: {line:?}"));
-        Some(SmtpServer { child, port, dir })
+        Some(SmtpServer { child, port, certs })
     }
 
     /// The throwaway CA that issued the server's certificate (for `tls.ca_file`).
     pub(crate) fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+        self.certs.path("ca.pem")
     }
 
     /// A CA that did not issue it.
     pub(crate) fn other_ca_file(&self) -> PathBuf {
-        self.dir.path().join("other-ca.pem")
+        self.certs.path("other-ca.pem")
     }
 
     /// `smtps://localhost:<port>` or `smtp://localhost:<port>`.
@@ -88,7 +86,7 @@ impl SmtpServer {
 
     /// The mails accepted so far, oldest first, as the server decoded them.
     pub(crate) fn mails(&self) -> Vec<Value> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("mail"))
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.certs.path("mail"))
             .expect("mail dir")
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| path.extension().is_some_and(|e| e == "json"))
@@ -121,72 +119,4 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `ca.pem`, `server.pem`/`server.key` (for `localhost` and 127.0.0.1, issued by the CA)
-/// and an unrelated `other-ca.pem` in `dir`.
-fn make_certificates(openssl: &Path, dir: &Path) {
-    let run = |args: &[&str]| {
-        let output = Command::new(openssl)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    for ca in ["ca", "other-ca"] {
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=lookout test {ca}"),
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-        ]);
-    }
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write extensions");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ]);
 }
