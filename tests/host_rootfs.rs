@@ -12,8 +12,8 @@ use support::{Exposition, Lookout, http_get};
 
 fn write(root: &Path, path: &str, content: &str) {
     let path = root.join(path);
-    fs::create_dir_all(path.parent().expect("fixture paths have a parent")).unwrap();
-    fs::write(path, content).unwrap();
+    fs::create_dir_all(path.parent().expect("fixture paths have a parent")).expect("mkdir");
+    fs::write(path, content).expect("write fixture");
 }
 
 fn scrape(lookout: &Lookout) -> Exposition {
