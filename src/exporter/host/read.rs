@@ -1,8 +1,13 @@
 //! Reading the host's small virtual files into one buffer reused across collections, so
 //! a collection does not allocate a new string per file.
+//!
+//! `std::fs::read` asks for the file's size (`statx`, `lseek`) before reading; procfs and
+//! sysfs report 0 or 4096 whatever the content, so those calls buy nothing. Here a file
+//! costs `openat`, `read` until end of file, `close` — and a sysfs attribute (at most one
+//! page) a single `read`.
 
 use std::fs::File;
-use std::io::Read as _;
+use std::io::{ErrorKind, Read as _};
 use std::path::Path;
 
 use super::Error;
@@ -25,25 +30,53 @@ impl Reader {
     /// The whole file; bytes that are not UTF-8 (a mount point, an interface alias)
     /// become U+FFFD.
     pub(crate) fn read(&mut self, path: &Path) -> Result<&str, Error> {
+        self.fill(path, false).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(self.text())
+    }
+
+    /// Reads `path` into `bytes`: until end of file, or with `one_read` a single read
+    /// (sysfs serves an attribute, at most a page, in one).
+    fn fill(&mut self, path: &Path, one_read: bool) -> std::io::Result<()> {
+        // Zeroed before each read (no unsafe): a page for an attribute, more for tables.
+        let chunk = if one_read { 4096 } else { 16 * 1024 };
         self.bytes.clear();
-        File::open(path)
-            .and_then(|mut file| file.read_to_end(&mut self.bytes))
-            .map_err(|source| Error::Read {
-                path: path.to_owned(),
-                source,
-            })?;
+        let mut file = File::open(path)?;
+        loop {
+            let start = self.bytes.len();
+            self.bytes.resize(start + chunk, 0);
+            let result = file.read(self.bytes.get_mut(start..).unwrap_or_default());
+            let read = *result.as_ref().unwrap_or(&0);
+            self.bytes.truncate(start + read);
+            match result {
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+                Ok(0) => return Ok(()),
+                Ok(_) if one_read => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn text(&mut self) -> &str {
         match std::str::from_utf8(&self.bytes) {
-            Ok(text) => Ok(text),
+            Ok(text) => text,
             Err(_) => {
                 self.lossy = String::from_utf8_lossy(&self.bytes).into_owned();
-                Ok(&self.lossy)
+                &self.lossy
             }
         }
     }
 
     /// A one-value attribute file (sysfs, `/proc/sys`), without the trailing newline.
     pub(crate) fn value(&mut self, path: &Path) -> Result<&str, Error> {
-        Ok(self.read(path)?.trim())
+        self.fill(path, true).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(self.text().trim())
     }
 
     /// A one-number attribute file; `None` when it cannot be read or parsed (sysfs
@@ -80,6 +113,13 @@ mod tests {
         assert_eq!(reader.value(&b).unwrap(), "0x1003");
         assert_eq!(reader.number(&b), Some(4099.0));
         assert!(reader.read(&dir.path().join("missing")).is_err());
+        // Larger than one chunk: read to the end.
+        let big = "x".repeat(40_000);
+        std::fs::write(&a, &big).unwrap();
+        assert_eq!(reader.read(&a).unwrap(), big);
+        std::fs::write(&a, "").unwrap();
+        assert_eq!(reader.read(&a).unwrap(), "");
+        assert_eq!(reader.value(&a).unwrap(), "");
         std::fs::write(&a, b"/mnt/\xff\n").unwrap();
         assert_eq!(reader.value(&a).unwrap(), "/mnt/\u{fffd}");
     }
