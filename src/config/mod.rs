@@ -4,6 +4,7 @@
 //! `*_file` secrets, all through [`Sources`]); validation is a pure function that returns
 //! every error at once, each with the file, line, column and key path.
 
+pub mod host;
 pub mod raw;
 mod tls;
 pub mod validate;
@@ -292,6 +293,10 @@ pub struct HostConfig {
     pub mount_points_exclude: Regex,
     pub fs_types_exclude: Regex,
     pub mount_timeout: Duration,
+    /// `host.collectors`, `host.textfile_directory`, `host.rootfs`/`procfs`/`sysfs`.
+    pub collectors: host::CollectorSet,
+    pub textfile_directory: Option<PathBuf>,
+    pub paths: host::HostPaths,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,6 +71,11 @@ pub struct RawHost {
     pub enabled: Option<bool>,
     pub max_age: Option<String>,
     pub filesystem: Option<RawFilesystem>,
+    pub collectors: Option<super::host::RawCollectors>,
+    pub textfile_directory: Option<String>,
+    pub rootfs: Option<String>,
+    pub procfs: Option<String>,
+    pub sysfs: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

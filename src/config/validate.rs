@@ -265,7 +265,23 @@ impl Checker<'_> {
 
     fn host(&mut self, raw: &raw::RawHost) -> HostConfig {
         let fs = raw.filesystem.as_ref();
+        let (collectors, mut problems) = super::host::collectors(raw.collectors.as_ref());
+        let (textfile_directory, more) =
+            super::host::textfile_directory(raw.textfile_directory.as_deref());
+        problems.extend(more);
+        let (paths, more) = super::host::paths(
+            raw.rootfs.as_deref(),
+            raw.procfs.as_deref(),
+            raw.sysfs.as_deref(),
+        );
+        problems.extend(more);
+        for (path, message) in problems {
+            self.error(&path, message);
+        }
         HostConfig {
+            collectors,
+            textfile_directory,
+            paths,
             enabled: raw.enabled.unwrap_or(true),
             max_age: self.duration_in(
                 "host.max_age",

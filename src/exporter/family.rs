@@ -22,6 +22,9 @@ pub enum Kind {
     Counter,
     /// Any value.
     Gauge,
+    /// No type given (`untyped` in text 0.0.4, `unknown` in OpenMetrics), as
+    /// node_exporter exports `/proc/net/netstat` and `/proc/vmstat` fields.
+    Untyped,
 }
 
 /// One sample: a label set and a value.
@@ -44,6 +47,11 @@ impl Family {
     /// An empty gauge family.
     pub fn gauge(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>) -> Self {
         Self::new(name, help, Kind::Gauge)
+    }
+
+    /// An empty untyped family.
+    pub fn untyped(name: impl Into<Cow<'static, str>>, help: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(name, help, Kind::Untyped)
     }
 
     /// An empty counter family; `name` without `_total`.
@@ -79,7 +87,7 @@ impl Family {
     pub fn sample_name(&self) -> Cow<'_, str> {
         match self.kind {
             Kind::Counter => Cow::Owned(format!("{}_total", self.name)),
-            Kind::Gauge => Cow::Borrowed(&self.name),
+            Kind::Gauge | Kind::Untyped => Cow::Borrowed(&self.name),
         }
     }
 
@@ -91,6 +99,7 @@ impl Family {
         let metric_type = match self.kind {
             Kind::Counter => MetricType::Counter,
             Kind::Gauge => MetricType::Gauge,
+            Kind::Untyped => MetricType::Unknown,
         };
         let help = escape_help(&self.help);
         let mut metric = encoder.encode_descriptor(&self.name, &help, None, metric_type)?;
@@ -100,7 +109,7 @@ impl Family {
             // Without labels: no `{}` after the name.
             return match self.kind {
                 Kind::Counter => ConstCounter::new(sample.value).encode(metric),
-                Kind::Gauge => ConstGauge::new(sample.value).encode(metric),
+                Kind::Gauge | Kind::Untyped => ConstGauge::new(sample.value).encode(metric),
             };
         }
         for sample in &self.samples {
@@ -108,7 +117,7 @@ impl Family {
             let family = metric.encode_family(&labels)?;
             match self.kind {
                 Kind::Counter => ConstCounter::new(sample.value).encode(family)?,
-                Kind::Gauge => ConstGauge::new(sample.value).encode(family)?,
+                Kind::Gauge | Kind::Untyped => ConstGauge::new(sample.value).encode(family)?,
             }
         }
         Ok(())

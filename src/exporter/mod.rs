@@ -96,12 +96,6 @@ pub struct Exporter {
     self_metrics: SelfMetrics,
 }
 
-fn same_settings(a: &HostSettings, b: &HostSettings) -> bool {
-    a.mount_points_exclude.as_str() == b.mount_points_exclude.as_str()
-        && a.fs_types_exclude.as_str() == b.fs_types_exclude.as_str()
-        && a.mount_timeout == b.mount_timeout
-}
-
 fn slot(format: Format, gzip: bool) -> usize {
     match (format, gzip) {
         (Format::Text, false) => 0,
@@ -150,10 +144,13 @@ impl Exporter {
             mount_points_exclude: config.host.mount_points_exclude.clone(),
             fs_types_exclude: config.host.fs_types_exclude.clone(),
             mount_timeout: config.host.mount_timeout,
+            collectors: config.host.collectors,
+            textfile_directory: config.host.textfile_directory.clone(),
+            paths: config.host.paths.clone(),
         };
         // Keep the running collector (and its stuck-mount set) if nothing changed.
         let host = config.host.enabled.then(|| match self.host.load_full() {
-            Some(current) if same_settings(current.settings(), &settings) => current,
+            Some(current) if current.settings().same_as(&settings) => current,
             _ => Arc::new(HostCollector::new(settings)),
         });
         if host.is_none() {

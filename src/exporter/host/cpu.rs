@@ -9,10 +9,19 @@ const MODES: [&str; 8] = [
     "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
 ];
 
-/// `node_cpu_seconds_total{cpu,mode}` from the `cpuN` lines, ticks divided by `user_hz`.
+/// The `guest` and `guest_nice` columns that follow, as node_exporter names them in
+/// `node_cpu_guest_seconds_total`.
+const GUEST_MODES: [&str; 2] = ["user", "nice"];
+
+/// `node_cpu_seconds_total{cpu,mode}` and `node_cpu_guest_seconds_total{cpu,mode}` from
+/// the `cpuN` lines, ticks divided by `user_hz`.
 /// Columns missing on old kernels count as 0, as in node_exporter.
 pub(crate) fn parse_cpu(text: &str, user_hz: f64) -> Result<Vec<Family>, Error> {
     let mut family = Family::counter("node_cpu_seconds", "Seconds the CPUs spent in each mode.");
+    let mut guest = Family::counter(
+        "node_cpu_guest_seconds",
+        "Seconds the CPUs spent in guests (VMs) for each mode.",
+    );
     for line in text.lines() {
         // The aggregate line is `cpu  …`; per-CPU lines are `cpu0 …`.
         let Some(rest) = line.strip_prefix("cpu") else {
@@ -43,11 +52,21 @@ pub(crate) fn parse_cpu(text: &str, user_hz: f64) -> Result<Vec<Family>, Error> 
                 ticks as f64 / user_hz,
             );
         }
+        for mode in GUEST_MODES {
+            let ticks = columns
+                .next()
+                .and_then(|c| c.parse::<u64>().ok())
+                .unwrap_or(0);
+            guest.push(
+                labels([("cpu", id), ("mode", mode)]),
+                ticks as f64 / user_hz,
+            );
+        }
     }
     if family.samples.is_empty() {
         return Err(Error::parse("stat", "no cpuN lines"));
     }
-    Ok(vec![family])
+    Ok(vec![family, guest])
 }
 
 /// The single-number lines node_exporter's `stat` collector exports.
@@ -169,8 +188,26 @@ softirq 165908 0 11286 4 7301 90736 0 114 29411 0 27056
 
     #[test]
     fn cpu_seconds_per_cpu_and_mode() {
+        let families = parse_cpu("cpu0 1 2 3 4 5 6 7 8 150 7\n", 100.0).unwrap();
+        assert_eq!(
+            value(
+                &families,
+                "node_cpu_guest_seconds",
+                &[("cpu", "0"), ("mode", "user")]
+            ),
+            Some(1.5)
+        );
+        assert_eq!(
+            value(
+                &families,
+                "node_cpu_guest_seconds",
+                &[("cpu", "0"), ("mode", "nice")]
+            ),
+            Some(0.07)
+        );
         let families = parse_cpu(STAT, 100.0).unwrap();
-        assert_eq!(families.len(), 1);
+        assert_eq!(families.len(), 2);
+        assert_eq!(families[1].samples.len(), 2 * 2);
         assert_eq!(families[0].samples.len(), 2 * 8);
         let get = |cpu, mode| {
             value(

@@ -1,10 +1,14 @@
-//! `/proc/diskstats`: node_exporter's `diskstats` collector — completed I/Os, bytes
-//! (sectors × 512) and time spent, as counters with the label `device`.
+//! `/proc/diskstats`: node_exporter's `diskstats` collector — completed and merged I/Os,
+//! bytes (sectors × 512), time spent, discards and flushes, as counters with the label
+//! `device`, the I/Os in progress, and `node_disk_info` from udev's database.
+
+use std::path::Path;
 
 use regex::Regex;
 
 use super::Error;
-use crate::exporter::family::{Family, labels};
+use super::read::Reader;
+use crate::exporter::family::{Family, Kind, labels};
 
 /// node_exporter 1.5's default `--collector.diskstats.device-exclude` (partitions, loop,
 /// ram and floppy devices).
@@ -15,65 +19,159 @@ const SECTOR_BYTES: f64 = 512.0;
 /// Times are in milliseconds; node_exporter multiplies by this (not divides by 1000).
 const SECONDS_PER_TICK: f64 = 0.001;
 
-/// (index among the numbers after the device name, name, help, scale).
-const COLUMNS: [(usize, &str, &str, f64); 7] = [
+/// (index among the numbers after the device name, name, help, scale, kind).
+const COLUMNS: [(usize, &str, &str, f64, Kind); 17] = [
     (
         0,
         "node_disk_reads_completed",
         "The total number of reads completed successfully.",
         1.0,
+        Kind::Counter,
+    ),
+    (
+        1,
+        "node_disk_reads_merged",
+        "The total number of reads merged.",
+        1.0,
+        Kind::Counter,
     ),
     (
         2,
         "node_disk_read_bytes",
         "The total number of bytes read successfully.",
         SECTOR_BYTES,
+        Kind::Counter,
     ),
     (
         3,
         "node_disk_read_time_seconds",
         "The total number of seconds spent by all reads.",
         SECONDS_PER_TICK,
+        Kind::Counter,
     ),
     (
         4,
         "node_disk_writes_completed",
         "The total number of writes completed successfully.",
         1.0,
+        Kind::Counter,
+    ),
+    (
+        5,
+        "node_disk_writes_merged",
+        "The number of writes merged.",
+        1.0,
+        Kind::Counter,
     ),
     (
         6,
         "node_disk_written_bytes",
         "The total number of bytes written successfully.",
         SECTOR_BYTES,
+        Kind::Counter,
     ),
     (
         7,
         "node_disk_write_time_seconds",
         "This is the total number of seconds spent by all writes.",
         SECONDS_PER_TICK,
+        Kind::Counter,
+    ),
+    (
+        8,
+        "node_disk_io_now",
+        "The number of I/Os currently in progress.",
+        1.0,
+        Kind::Gauge,
     ),
     (
         9,
         "node_disk_io_time_seconds",
         "Total seconds spent doing I/Os.",
         SECONDS_PER_TICK,
+        Kind::Counter,
+    ),
+    (
+        10,
+        "node_disk_io_time_weighted_seconds",
+        "The weighted # of seconds spent doing I/Os.",
+        SECONDS_PER_TICK,
+        Kind::Counter,
+    ),
+    (
+        11,
+        "node_disk_discards_completed",
+        "The total number of discards completed successfully.",
+        1.0,
+        Kind::Counter,
+    ),
+    (
+        12,
+        "node_disk_discards_merged",
+        "The total number of discards merged.",
+        1.0,
+        Kind::Counter,
+    ),
+    (
+        13,
+        "node_disk_discarded_sectors",
+        "The total number of sectors discarded successfully.",
+        1.0,
+        Kind::Counter,
+    ),
+    (
+        14,
+        "node_disk_discard_time_seconds",
+        "This is the total number of seconds spent by all discards.",
+        SECONDS_PER_TICK,
+        Kind::Counter,
+    ),
+    (
+        15,
+        "node_disk_flush_requests",
+        "The total number of flush requests completed successfully",
+        1.0,
+        Kind::Counter,
+    ),
+    (
+        16,
+        "node_disk_flush_requests_time_seconds",
+        "This is the total number of seconds spent by all flush requests.",
+        SECONDS_PER_TICK,
+        Kind::Counter,
     ),
 ];
 
 /// The numbers every kernel since 2.6 prints for a whole disk.
 const MIN_NUMBERS: usize = 11;
 
-/// Counter families, one sample per device not matching `exclude`. Lines too short to
-/// hold the classic 11 numbers (2.4-era partition lines) are skipped.
-pub(crate) fn parse(text: &str, exclude: &Regex) -> Result<Vec<Family>, Error> {
+/// One whole-disk line of `/proc/diskstats`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DiskLine<'a> {
+    pub(crate) major: &'a str,
+    pub(crate) minor: &'a str,
+    pub(crate) device: &'a str,
+}
+
+/// Counter families (and `io_now`), one sample per device not matching `exclude`; a
+/// column exists only where the kernel prints it (discards since 4.18, flushes since
+/// 5.5). Lines too short to hold the classic 11 numbers (2.4-era partition lines) are
+/// skipped. Also returns the devices kept, for `node_disk_info`.
+pub(crate) fn parse<'a>(
+    text: &'a str,
+    exclude: &Regex,
+) -> Result<(Vec<Family>, Vec<DiskLine<'a>>), Error> {
     let mut families: Vec<Family> = COLUMNS
         .iter()
-        .map(|&(_, name, help, _)| Family::counter(name, help))
+        .map(|&(_, name, help, _, kind)| match kind {
+            Kind::Gauge => Family::gauge(name, help),
+            _ => Family::counter(name, help),
+        })
         .collect();
+    let mut devices = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();
-        let (Some(_major), Some(_minor), Some(device)) =
+        let (Some(major), Some(minor), Some(device)) =
             (fields.next(), fields.next(), fields.next())
         else {
             continue;
@@ -81,7 +179,7 @@ pub(crate) fn parse(text: &str, exclude: &Regex) -> Result<Vec<Family>, Error> {
         if exclude.is_match(device) {
             continue;
         }
-        let mut values = [0_u64; MIN_NUMBERS];
+        let mut values = [0_u64; COLUMNS.len()];
         let mut count = 0;
         for (slot, number) in values.iter_mut().zip(fields) {
             *slot = number
@@ -92,11 +190,71 @@ pub(crate) fn parse(text: &str, exclude: &Regex) -> Result<Vec<Family>, Error> {
         if count < MIN_NUMBERS {
             continue;
         }
-        for (family, &(index, _, _, scale)) in families.iter_mut().zip(&COLUMNS) {
-            family.push(labels([("device", device)]), values[index] as f64 * scale);
+        for (family, &(index, _, _, scale, _)) in families.iter_mut().zip(&COLUMNS) {
+            if index < count {
+                family.push(labels([("device", device)]), values[index] as f64 * scale);
+            }
         }
+        devices.push(DiskLine {
+            major,
+            minor,
+            device,
+        });
     }
-    Ok(families)
+    Ok((families, devices))
+}
+
+/// `node_disk_info{device,major,minor,model,path,revision,serial,wwn}` with the udev
+/// properties of `<rootfs>/run/udev/data/b<major>:<minor>` (empty where there are none).
+pub(crate) fn info(devices: &[DiskLine<'_>], udev: &Path, reader: &mut Reader) -> Family {
+    let mut family = Family::gauge("node_disk_info", "Info of /sys/block/<block_device>.");
+    for disk in devices {
+        let path = udev.join(format!("b{}:{}", disk.major, disk.minor));
+        let properties = reader.read(&path).map(udev_properties).unwrap_or_default();
+        let get = |key: &str| {
+            properties
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        let serial = match get("ID_SERIAL_SHORT") {
+            "" => get("ID_SERIAL"),
+            short => short,
+        };
+        family.push(
+            labels([
+                ("device", disk.device),
+                ("major", disk.major),
+                ("minor", disk.minor),
+                ("model", get("ID_MODEL")),
+                ("path", get("ID_PATH")),
+                ("revision", get("ID_REVISION")),
+                ("serial", serial),
+                ("wwn", get("ID_WWN")),
+            ]),
+            1.0,
+        );
+    }
+    family
+}
+
+/// The `E:KEY=value` lines of a udev database file.
+fn udev_properties(text: &str) -> Vec<(&'static str, String)> {
+    const KEYS: [&str; 6] = [
+        "ID_MODEL",
+        "ID_PATH",
+        "ID_REVISION",
+        "ID_SERIAL",
+        "ID_SERIAL_SHORT",
+        "ID_WWN",
+    ];
+    text.lines()
+        .filter_map(|line| line.strip_prefix("E:")?.split_once('='))
+        .filter_map(|(key, value)| {
+            let key = KEYS.into_iter().find(|k| *k == key)?;
+            Some((key, value.to_owned()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -131,8 +289,50 @@ mod tests {
 
     #[test]
     fn whole_disks_with_node_exporter_units() {
-        let families = parse(DISKSTATS, &exclude()).unwrap();
-        assert_eq!(families.len(), 7);
+        let (families, disks) = parse(DISKSTATS, &exclude()).unwrap();
+        assert_eq!(families.len(), 17);
+        assert_eq!(
+            disks[0],
+            DiskLine {
+                major: "254",
+                minor: "0",
+                device: "vda"
+            }
+        );
+        assert_eq!(
+            value(&families, "node_disk_reads_merged", "vda"),
+            Some(14132.0)
+        );
+        assert_eq!(
+            value(&families, "node_disk_io_time_weighted_seconds", "vda"),
+            Some(31_833.0 * 0.001)
+        );
+        assert_eq!(
+            value(&families, "node_disk_discards_completed", "vda"),
+            Some(10007.0)
+        );
+        assert_eq!(
+            value(&families, "node_disk_discarded_sectors", "vda"),
+            Some(1_081_584.0)
+        );
+        assert_eq!(
+            value(&families, "node_disk_flush_requests", "vda"),
+            Some(5706.0)
+        );
+        assert_eq!(
+            value(&families, "node_disk_flush_requests_time_seconds", "vda"),
+            Some(237.0 * 0.001)
+        );
+        assert_eq!(value(&families, "node_disk_io_now", "vda"), Some(0.0));
+        // nvme0n1 has 15 numbers: discards but no flushes.
+        assert_eq!(
+            value(&families, "node_disk_discard_time_seconds", "nvme0n1"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&families, "node_disk_flush_requests", "nvme0n1"),
+            None
+        );
         let devices: Vec<&str> = families[0]
             .samples
             .iter()
@@ -175,6 +375,50 @@ mod tests {
     }
 
     #[test]
+    fn info_from_udev() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("b8:0"),
+            "S:disk/by-id/x\nE:ID_MODEL=QEMU_HARDDISK\nE:ID_SERIAL=QM0001-long\nE:ID_SERIAL_SHORT=QM0001\nE:ID_PATH=pci-0000:00:05.0\n",
+        )
+        .unwrap();
+        let disks = [
+            DiskLine {
+                major: "8",
+                minor: "0",
+                device: "sda",
+            },
+            DiskLine {
+                major: "254",
+                minor: "0",
+                device: "vda",
+            },
+        ];
+        let family = info(&disks, dir.path(), &mut Reader::new());
+        let labels: Vec<Vec<&str>> = family
+            .samples
+            .iter()
+            .map(|s| s.labels.iter().map(|(_, v)| v.as_str()).collect())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                vec![
+                    "sda",
+                    "8",
+                    "0",
+                    "QEMU_HARDDISK",
+                    "pci-0000:00:05.0",
+                    "",
+                    "QM0001",
+                    ""
+                ],
+                vec!["vda", "254", "0", "", "", "", "", ""],
+            ]
+        );
+    }
+
+    #[test]
     fn default_exclude_matches_node_exporter() {
         let re = exclude();
         for excluded in [
@@ -199,7 +443,8 @@ mod tests {
     #[test]
     fn garbage_fails_and_short_lines_are_skipped() {
         assert!(parse("8 0 sda 1 2 x 4 5 6 7 8 9 10 11\n", &exclude()).is_err());
-        let families = parse("8 0 sda 1 2 3\n\n", &exclude()).unwrap();
+        let (families, disks) = parse("8 0 sda 1 2 3\n\n", &exclude()).unwrap();
+        assert!(disks.is_empty());
         assert!(families.iter().all(|f| f.samples.is_empty()));
     }
 }

@@ -6,6 +6,9 @@
 //! `node_filesystem_device_error 1` and no other sample, and is not statted again until
 //! the pending call returns. Unlike node_exporter the collection itself never waits longer
 //! than the timeout: the calls run on helper threads that the collection abandons.
+//!
+//! With `host.rootfs` set, mount points are reported as the host sees them (the prefix
+//! stripped) and `statfs` goes through the prefix, like node_exporter's `--path.rootfs`.
 
 use std::collections::HashSet;
 use std::io;
@@ -87,6 +90,30 @@ impl AsRef<Mount> for Mount {
     }
 }
 
+/// `mount_point` without the `root` prefix (`/host/data` → `/data`, `/host` → `/`);
+/// `None` when `root` is `/` or does not contain the mount point.
+pub(crate) fn strip_root(root: &str, mount_point: &str) -> Option<String> {
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        return None;
+    }
+    match mount_point.strip_prefix(root)? {
+        "" => Some("/".to_owned()),
+        rest if rest.starts_with('/') => Some(rest.to_owned()),
+        _ => None,
+    }
+}
+
+/// The path to `statfs` for a mount point the host reports: under `root` unless `/`.
+fn stat_path(root: &str, mount_point: &str) -> String {
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        mount_point.to_owned()
+    } else {
+        format!("{root}{mount_point}")
+    }
+}
+
 /// Three octal digits that fit a byte (`\000` to `\377`).
 fn is_octal_byte(digits: [u8; 3]) -> bool {
     digits[0] <= b'3' && digits.iter().all(|d| (b'0'..=b'7').contains(d))
@@ -158,6 +185,8 @@ pub(crate) struct Statter {
     stuck: StuckSet,
     statfs: StatFn,
     timeout: Duration,
+    /// `host.rootfs`, through which mount points are statted.
+    root: Arc<str>,
 }
 
 impl std::fmt::Debug for Statter {
@@ -201,6 +230,7 @@ struct Job {
     events: Sender<Event>,
     stuck: StuckSet,
     statfs: StatFn,
+    root: Arc<str>,
 }
 
 impl Job {
@@ -220,7 +250,7 @@ impl Job {
             if self.events.send(Event::Started(index)).is_err() {
                 return;
             }
-            let result = (self.statfs)(&mount.mount_point);
+            let result = (self.statfs)(&stat_path(&self.root, &mount.mount_point));
             // Reporting and un-marking under the lock lets the collection decide
             // atomically between "answered in time" and "stuck".
             let mut stuck = lock(&self.stuck);
@@ -231,8 +261,10 @@ impl Job {
 }
 
 impl Statter {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        Self::with_statfs(timeout, Arc::new(statfs))
+    pub(crate) fn new(timeout: Duration, root: &std::path::Path) -> Self {
+        let mut statter = Self::with_statfs(timeout, Arc::new(statfs));
+        statter.root = root.to_string_lossy().into();
+        statter
     }
 
     fn with_statfs(timeout: Duration, statfs: StatFn) -> Self {
@@ -240,6 +272,7 @@ impl Statter {
             stuck: Arc::default(),
             statfs,
             timeout,
+            root: "/".into(),
         }
     }
 
@@ -276,6 +309,7 @@ impl Statter {
             events,
             stuck: Arc::clone(&self.stuck),
             statfs: Arc::clone(&self.statfs),
+            root: Arc::clone(&self.root),
         });
         let workers = job.queue.len().min(STAT_WORKERS);
         let spawned = (0..workers).filter(|_| spawn_worker(&job)).count();
@@ -542,6 +576,18 @@ truncated line
     }
 
     #[test]
+    fn rootfs_prefix_is_stripped_and_statted_through() {
+        assert_eq!(strip_root("/host", "/host/data").as_deref(), Some("/data"));
+        assert_eq!(strip_root("/host/", "/host").as_deref(), Some("/"));
+        assert_eq!(strip_root("/host", "/hostile"), None);
+        assert_eq!(strip_root("/host", "/data"), None);
+        assert_eq!(strip_root("/", "/data"), None);
+        assert_eq!(stat_path("/host", "/data"), "/host/data");
+        assert_eq!(stat_path("/", "/data"), "/data");
+        assert_eq!(stat_path("/host", "/"), "/host/");
+    }
+
+    #[test]
     fn octal_escapes() {
         assert_eq!(unescape_octal(r"/a\040b"), "/a b");
         assert_eq!(unescape_octal(r"/tab\011x\012y"), "/tab\tx\ny");
@@ -759,7 +805,7 @@ truncated line
 
     #[test]
     fn no_mounts_no_threads() {
-        let statter = Statter::new(Duration::from_millis(10));
+        let statter = Statter::new(Duration::from_millis(10), std::path::Path::new("/"));
         let families = statter.collect(Vec::new());
         assert!(families.iter().all(|f| f.samples.is_empty()));
     }

@@ -1,5 +1,7 @@
 //! `/proc/net/dev`: node_exporter's `netdev` collector —
-//! `node_network_{receive,transmit}_{bytes,packets,errs,drop}_total{device}`.
+//! `node_network_{receive,transmit}_<column>_total{device}` for all 16 columns, and
+//! `node_network_receive_nohandler_total` from sysfs (node_exporter 1.5 reads netlink,
+//! whose legacy names and sums are exactly the columns of `/proc/net/dev`).
 
 use regex::Regex;
 
@@ -10,16 +12,52 @@ use crate::exporter::family::{Family, labels};
 pub(crate) const DEFAULT_DEVICE_EXCLUDE: &str = "^lo$";
 
 /// The exported columns: (index among the 16 numbers of a device line, metric suffix).
-const COLUMNS: [(usize, &str); 8] = [
+const COLUMNS: [(usize, &str); 16] = [
     (0, "receive_bytes"),
     (1, "receive_packets"),
     (2, "receive_errs"),
     (3, "receive_drop"),
+    (4, "receive_fifo"),
+    (5, "receive_frame"),
+    (6, "receive_compressed"),
+    (7, "receive_multicast"),
     (8, "transmit_bytes"),
     (9, "transmit_packets"),
     (10, "transmit_errs"),
     (11, "transmit_drop"),
+    (12, "transmit_fifo"),
+    (13, "transmit_colls"),
+    (14, "transmit_carrier"),
+    (15, "transmit_compressed"),
 ];
+
+/// [`parse`], plus `receive_nohandler` read from
+/// `<sysfs>/class/net/<device>/statistics/rx_nohandler` for each device kept.
+pub(crate) fn collect(
+    paths: &super::HostPaths,
+    reader: &mut super::read::Reader,
+    exclude: &Regex,
+) -> Result<Vec<Family>, Error> {
+    let mut families = parse(reader.read(&paths.procfs.join("net/dev"))?, exclude)?;
+    let mut nohandler = Family::counter(
+        "node_network_receive_nohandler",
+        "Network device statistic receive_nohandler.",
+    );
+    let class = paths.sysfs.join("class/net");
+    if let Some(first) = families.first() {
+        for sample in &first.samples {
+            let Some((_, device)) = sample.labels.first() else {
+                continue;
+            };
+            let path = class.join(device).join("statistics/rx_nohandler");
+            if let Some(value) = reader.number(&path) {
+                nohandler.push(labels([("device", device)]), value);
+            }
+        }
+    }
+    families.push(nohandler);
+    Ok(families)
+}
 
 /// Counter families, one sample per device not matching `exclude`.
 pub(crate) fn parse(text: &str, exclude: &Regex) -> Result<Vec<Family>, Error> {
@@ -93,7 +131,7 @@ Inter-|   Receive                                                |  Transmit
     #[test]
     fn counters_per_device_without_loopback() {
         let families = parse(NET_DEV, &exclude()).unwrap();
-        assert_eq!(families.len(), 8);
+        assert_eq!(families.len(), 16);
         assert!(families.iter().all(|f| f.samples.len() == 3));
         assert_eq!(
             value(&families, "node_network_receive_bytes", "eth0"),
@@ -130,7 +168,12 @@ Inter-|   Receive                                                |  Transmit
         let text = "h1\nh2\nwlan0:1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n";
         let families = parse(text, &exclude()).unwrap();
         let got: Vec<f64> = families.iter().map(|f| f.samples[0].value).collect();
-        assert_eq!(got, [1.0, 2.0, 3.0, 4.0, 9.0, 10.0, 11.0, 12.0]);
+        let want: Vec<f64> = (1..=16).map(f64::from).collect();
+        assert_eq!(got, want);
+        let names: Vec<&str> = families.iter().map(|f| f.name.as_ref()).collect();
+        assert_eq!(names[5], "node_network_receive_frame");
+        assert_eq!(names[13], "node_network_transmit_colls");
+        assert_eq!(names[14], "node_network_transmit_carrier");
     }
 
     #[test]

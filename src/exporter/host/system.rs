@@ -1,8 +1,10 @@
-//! node_exporter's `time` (`node_time_seconds`) and `uname` (`node_uname_info`) collectors.
+//! node_exporter's `time` (`node_time_seconds`, the time zone, the clock sources) and
+//! `uname` (`node_uname_info`) collectors.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::Error;
+use super::read::Reader;
+use super::{Error, HostPaths};
 use crate::exporter::family::{Family, labels};
 
 /// `node_time_seconds`: the wall clock, with sub-second precision.
@@ -17,6 +19,85 @@ pub(crate) fn time() -> Result<Vec<Family>, Error> {
         )
         .with(Vec::new(), now.as_secs_f64()),
     ])
+}
+
+/// The whole `time` collector: [`time`], `node_time_zone_offset_seconds{time_zone}` and
+/// `node_time_clocksource_{available,current}_info{clocksource,device}` from
+/// `<sysfs>/devices/system/clocksource/clocksource<N>`.
+pub(crate) fn time_collector(paths: &HostPaths, reader: &mut Reader) -> Result<Vec<Family>, Error> {
+    let mut families = time()?;
+    let (zone, offset) = time_zone();
+    families.push(
+        Family::gauge(
+            "node_time_zone_offset_seconds",
+            "System time zone offset in seconds.",
+        )
+        .with(labels([("time_zone", &zone)]), f64::from(offset)),
+    );
+    let mut available = Family::gauge(
+        "node_time_clocksource_available_info",
+        "Available clocksources read from '/sys/devices/system/clocksource'.",
+    );
+    let mut current = Family::gauge(
+        "node_time_clocksource_current_info",
+        "Current clocksource read from '/sys/devices/system/clocksource'.",
+    );
+    let dir = paths.sysfs.join("devices/system/clocksource");
+    let mut devices: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|name| Some(name.strip_prefix("clocksource")?.to_owned()))
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .collect()
+        })
+        .unwrap_or_default();
+    devices.sort_unstable();
+    for device in &devices {
+        let base = dir.join(format!("clocksource{device}"));
+        if let Ok(text) = reader.value(&base.join("available_clocksource")) {
+            for source in text.split_ascii_whitespace() {
+                available.push(labels([("clocksource", source), ("device", device)]), 1.0);
+            }
+        }
+        if let Ok(source) = reader.value(&base.join("current_clocksource")) {
+            current.push(labels([("clocksource", source), ("device", device)]), 1.0);
+        }
+    }
+    families.push(available);
+    families.push(current);
+    Ok(families)
+}
+
+/// The local zone's abbreviation and offset from UTC in seconds, as Go's
+/// `time.Now().Zone()` gives them: from `TZ`, else `/etc/localtime`, else UTC.
+fn time_zone() -> (String, i32) {
+    use chrono::{Offset as _, TimeZone as _};
+    let now = chrono::Utc::now();
+    let name = std::env::var("TZ")
+        .ok()
+        .map(|tz| tz.trim_start_matches(':').to_owned())
+        .filter(|tz| !tz.is_empty())
+        .or_else(|| {
+            let target = std::fs::read_link("/etc/localtime").ok()?;
+            let target = target.to_str()?;
+            let (_, name) = target.split_once("zoneinfo/")?;
+            Some(name.to_owned())
+        });
+    if let Some(tz) = name.and_then(|n| n.parse::<chrono_tz::Tz>().ok()) {
+        let local = tz.from_utc_datetime(&now.naive_utc());
+        return (
+            local.format("%Z").to_string(),
+            local.offset().fix().local_minus_utc(),
+        );
+    }
+    let offset = chrono::Local::now().offset().local_minus_utc();
+    if offset == 0 {
+        ("UTC".to_owned(), 0)
+    } else {
+        (chrono::Local::now().format("%:z").to_string(), offset)
+    }
 }
 
 /// The fields of `uname(2)`.
@@ -100,6 +181,32 @@ mod tests {
         assert!((now - value).abs() < 5.0);
         assert!(value.fract() != 0.0 || value > 1.0e9);
         assert_eq!(families[0].name, "node_time_seconds");
+    }
+
+    #[test]
+    fn clocksources_from_sysfs() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root
+            .path()
+            .join("sys/devices/system/clocksource/clocksource0");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("available_clocksource"), "kvm-clock tsc \n").unwrap();
+        std::fs::write(dir.join("current_clocksource"), "tsc\n").unwrap();
+        let families = time_collector(&HostPaths::under(root.path()), &mut Reader::new()).unwrap();
+        let find = |name: &str| families.iter().find(|f| f.name == name).unwrap();
+        let available: Vec<(&str, &str)> = find("node_time_clocksource_available_info")
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.as_str(), s.labels[1].1.as_str()))
+            .collect();
+        assert_eq!(available, [("kvm-clock", "0"), ("tsc", "0")]);
+        assert_eq!(
+            find("node_time_clocksource_current_info").samples[0].labels[0].1,
+            "tsc"
+        );
+        let zone = find("node_time_zone_offset_seconds");
+        assert_eq!(zone.samples[0].labels[0].0, "time_zone");
+        assert!(zone.samples[0].value.abs() <= 14.0 * 3600.0);
     }
 
     #[test]
