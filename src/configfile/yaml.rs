@@ -175,12 +175,22 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
             let end = after
                 .find('}')
                 .ok_or_else(|| "unterminated `${` (write `$${` for a literal)".to_owned())?;
-            let (name, after_name) = after.split_at(end);
+            let (inner, after_name) = after.split_at(end);
+            // `${NAME:-default}`: the default when NAME is unset or empty, as in shells
+            // and Docker Compose.
+            let (name, default) = match inner.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inner, None),
+            };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid environment variable name `{name}`"));
             }
-            let value =
-                lookup(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
+            let value = match (lookup(name), default) {
+                (Some(value), Some(default)) if value.is_empty() => default.to_owned(),
+                (Some(value), _) => value,
+                (None, Some(default)) => default.to_owned(),
+                (None, None) => return Err(format!("environment variable `{name}` is not set")),
+            };
             out.push_str(&value);
             rest = after_name.get(1..).unwrap_or_default();
         } else {
@@ -397,6 +407,10 @@ mod tests {
         assert_eq!(expand("cost $5", &env).unwrap(), "cost $5");
         assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
         assert_eq!(expand("密码${TOKEN}结束", &env).unwrap(), "密码abc结束");
+        assert_eq!(expand("${NOPE:-/}", &env).unwrap(), "/");
+        assert_eq!(expand("${EMPTY:-/host}", &env).unwrap(), "/host");
+        assert_eq!(expand("${TOKEN:-x}", &env).unwrap(), "abc");
+        assert_eq!(expand("${NOPE:-}", &env).unwrap(), "");
     }
 
     #[test]
