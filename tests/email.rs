@@ -11,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::exposition::{Exposition, labels};
+use support::exposition::labels;
 use support::smtp::{Mode, PASSWORD, SmtpServer, USER};
 use support::{Lookout, http_get, poll_until};
 
@@ -61,13 +61,6 @@ receivers:
         server.url(mode),
         to.join(", "),
     )
-}
-
-fn metrics(lookout: &Lookout) -> Exposition {
-    let body = http_get(&lookout.url("/metrics"), &[])
-        .expect("scrape")
-        .text();
-    Exposition::parse(&body).expect("valid exposition")
 }
 
 fn delivered_over(mode: Mode) {
@@ -180,7 +173,7 @@ fn a_451_is_retried_and_the_mail_delivered_once() {
     poll_until(
         Duration::from_secs(10),
         "the delivery counted",
-        || match metrics(&lookout).value("lookout_outbox_pending", &channel) {
+        || match lookout.metrics().value("lookout_outbox_pending", &channel) {
             Some(0.0) => Ok(()),
             other => Err(format!("pending {other:?}")),
         },
@@ -199,16 +192,16 @@ fn dead_letter(config: &str, reply: &str) {
     let lookout = Lookout::start(config);
     lookout.post_alerts("mail", &notification("DeadLetter", 1));
     let channel = labels(&[("channel", "mail")]);
-    poll_until(
-        Duration::from_secs(20),
-        "a dead letter",
-        || match metrics(&lookout).value("lookout_outbox_dead", &channel) {
+    poll_until(Duration::from_secs(20), "a dead letter", || {
+        match lookout.metrics().value("lookout_outbox_dead", &channel) {
             Some(dead) if dead >= 1.0 => Ok(()),
             other => Err(format!("dead {other:?}\n{}", lookout.logs())),
-        },
-    );
+        }
+    });
     assert_eq!(
-        metrics(&lookout).value("lookout_dead_letters_total", &channel),
+        lookout
+            .metrics()
+            .value("lookout_dead_letters_total", &channel),
         Some(1.0)
     );
     let page = http_get(&lookout.url("/"), &[])

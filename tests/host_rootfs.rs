@@ -7,23 +7,13 @@ mod support;
 use std::fs;
 use std::path::Path;
 
+use support::Lookout;
 use support::exposition::labels;
-use support::{Exposition, Lookout, http_get};
 
 fn write(root: &Path, path: &str, content: &str) {
     let path = root.join(path);
     fs::create_dir_all(path.parent().expect("fixture paths have a parent")).expect("mkdir");
     fs::write(path, content).expect("write fixture");
-}
-
-fn scrape(lookout: &Lookout) -> Exposition {
-    let response = http_get(
-        &lookout.url("/metrics"),
-        &[("Accept", "text/plain;version=0.0.4")],
-    )
-    .expect("GET /metrics");
-    assert_eq!(response.status, 200, "{}", lookout.logs());
-    Exposition::parse(&response.text()).expect("exposition parses")
 }
 
 #[test]
@@ -58,7 +48,7 @@ fn a_fixture_root_is_reported_exactly_with_unprefixed_mount_points() {
         "host:\n  rootfs: {prefix}\n  max_age: 0s\n  collectors: {{ include: [meminfo, stat, cpu, loadavg, filesystem] }}\n"
     );
     let lookout = Lookout::start(&config);
-    let metrics = scrape(&lookout);
+    let metrics = lookout.metrics();
 
     assert_eq!(
         metrics.scalar("node_memory_MemTotal_bytes"),

@@ -6,18 +6,8 @@ mod support;
 
 use std::fs;
 
+use support::Lookout;
 use support::exposition::labels;
-use support::{Exposition, Lookout, http_get};
-
-fn scrape(lookout: &Lookout) -> Exposition {
-    let response = http_get(
-        &lookout.url("/metrics"),
-        &[("Accept", "text/plain;version=0.0.4")],
-    )
-    .expect("GET /metrics");
-    assert_eq!(response.status, 200, "{}", lookout.logs());
-    Exposition::parse(&response.text()).expect("exposition parses")
-}
 
 const GOOD: &str = "# HELP backup_last_success_timestamp_seconds When the last backup succeeded.\n\
 # TYPE backup_last_success_timestamp_seconds gauge\n\
@@ -35,7 +25,7 @@ fn good_files_are_served_and_a_malformed_one_only_sets_the_error() {
     );
     let lookout = Lookout::start(&config);
 
-    let metrics = scrape(&lookout);
+    let metrics = lookout.metrics();
     assert_eq!(metrics.scalar("node_textfile_scrape_error"), Some(0.0));
     assert_eq!(
         metrics.value(
@@ -69,7 +59,7 @@ fn good_files_are_served_and_a_malformed_one_only_sets_the_error() {
         "ok_metric 1\nbroken{job=\"db\" 2\n",
     )
     .unwrap();
-    let metrics = scrape(&lookout);
+    let metrics = lookout.metrics();
     assert_eq!(metrics.scalar("node_textfile_scrape_error"), Some(1.0));
     assert!(
         metrics.get("ok_metric").is_empty(),

@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::markdown::anchor;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -77,20 +79,6 @@ fn prose(text: &str) -> String {
     }
     let inline = Regex::new(r"`[^`\n]*`").expect("regex");
     inline.replace_all(&out, " ").into_owned()
-}
-
-/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 fn anchors(markdown: &str) -> Vec<String> {

@@ -11,6 +11,8 @@
 
 mod support;
 
+use support::markdown::anchor;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -442,21 +444,6 @@ fn every_recording_rule_has_an_expression_test() {
         untested.is_empty(),
         "recording rules without a test: {untested:?}"
     );
-}
-
-/// GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces as
-/// hyphens.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The `## ` sections of docs/runbook.md: (anchor, heading, body).

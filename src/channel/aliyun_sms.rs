@@ -174,13 +174,7 @@ impl ChannelKind for Config {
     }
 
     fn describe(&self, message: &Message) -> Shown {
-        let params = sms::payload::<Sms>(message, Self::TYPE)
-            .map(|sms| serde_json::to_string(&sms.params).unwrap_or_default())
-            .unwrap_or_else(|outcome| format!("{outcome:?}"));
-        Shown {
-            bytes: params.len(),
-            text: format!("TemplateParam: {params}"),
-        }
+        sms::show(message, "TemplateParam")
     }
 
     fn transport(&self, delivery: &Delivery) -> Result<reqwest::Client, String> {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Compose, Error, Message, Outcome};
+use super::{Compose, Error, Message, Outcome, Shown};
 use crate::alert::render::Part;
 use crate::alert::view::NotificationView;
 use crate::configfile::{Checker, join};
@@ -89,4 +89,17 @@ pub(super) fn param(
         Some((cut, _)) => rendered.get(..cut).unwrap_or(rendered).to_owned(),
         None => rendered.to_owned(),
     })
+}
+
+/// How `render` shows an SMS: its template variables as the provider receives them
+/// (`label` is the provider's parameter name), which is what counts against its limits.
+pub(super) fn show(message: &Message, label: &str) -> Shown {
+    let params = message
+        .payload
+        .get("params")
+        .map_or_else(|| "(no parameters)".to_owned(), ToString::to_string);
+    Shown {
+        bytes: params.len(),
+        text: format!("{label}: {params}"),
+    }
 }

@@ -125,6 +125,17 @@ impl Lookout {
     }
 
     /// `base_url()` followed by `path`.
+    /// Scrapes `/metrics` in the text format; panics (with lookout's logs) unless 200.
+    pub(crate) fn metrics(&self) -> super::Exposition {
+        let response = super::http_get(
+            &self.url("/metrics"),
+            &[("Accept", "text/plain;version=0.0.4")],
+        )
+        .expect("GET /metrics");
+        assert_eq!(response.status, 200, "{}", self.logs());
+        super::Exposition::parse(&response.text()).expect("exposition parses")
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url())
     }

@@ -10,6 +10,7 @@ pub(crate) mod db;
 pub(crate) mod exposition;
 pub(crate) mod http;
 pub(crate) mod lookout;
+pub(crate) mod markdown;
 pub(crate) mod mocks;
 pub(crate) mod peers;
 pub(crate) mod process;
