@@ -1,5 +1,5 @@
 //! lookout: a monitoring sidecar — node_exporter-compatible host metrics, SQL business
-//! metrics, and an Alertmanager relay with a durable outbox to DingTalk, WeCom and SMS —
+//! metrics, and an Alertmanager relay with a durable outbox to DingTalk, WeCom, SMS and email —
 //! in one binary.
 //!
 //! `main.rs` only parses the command line and calls [`cli::main`], which builds the
@@ -10,8 +10,8 @@
 //!
 //! Dependencies between these modules point one way: from the entry points (`cli`,
 //! `app`) through `http` and the shared `state` to the workers (`notify`, `exporter`,
-//! `outbox`) and down to `alert`, `config` and `backoff`. `tests/module_graph.rs` fails
-//! on any cycle.
+//! `outbox`), through `config` to `channel` (the channel kinds), and down to `alert`,
+//! `configfile` and `backoff`. `tests/module_graph.rs` fails on any cycle.
 
 pub mod alert;
 pub mod app;
