@@ -1,5 +1,5 @@
 //! lookout: a monitoring sidecar — node_exporter-compatible host metrics, SQL business
-//! metrics, and an Alertmanager relay with a durable outbox to DingTalk, WeCom, SMS and email —
+//! metrics, and an Alertmanager relay with a durable outbox to DingTalk, WeCom, Feishu, SMS and email —
 //! in one binary.
 //!
 //! `main.rs` only parses the command line and calls [`cli::main`], which builds the

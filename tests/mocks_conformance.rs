@@ -22,7 +22,7 @@ use std::sync::Arc;
 use lookout::alert::{Notification, view};
 use lookout::channel::sign::SignedRequest;
 use lookout::channel::{
-    Options, Outcome, aliyun_sms as aliyun, dingtalk, tencent_sms as tencent, wecom,
+    Options, Outcome, aliyun_sms as aliyun, dingtalk, feishu, tencent_sms as tencent, wecom,
 };
 use lookout::config::{Sources, parse_str};
 use lookout::notify::send::Channels;
@@ -30,12 +30,15 @@ use serde_json::{Value, json};
 
 use support::http::{Response, read_response};
 use support::mocks::{
-    AliyunSmsMock, DingTalkMock, Misbehave, MockServer, TencentSmsMock, Times, WeComMock,
+    AliyunSmsMock, DingTalkMock, FeishuMock, Misbehave, MockServer, TencentSmsMock, Times,
+    WeComMock,
 };
 
 const DINGTALK_TOKEN: &str = "robot-token-1";
 const DINGTALK_SECRET: &str = "SEC0123456789abcdef";
 const WECOM_KEY: &str = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa";
+const FEISHU_TOKEN: &str = "2a6f1c3e-feishu-hook";
+const FEISHU_SECRET: &str = "feishu-test-secret";
 const ALIYUN_AK: &str = "LTAI5tTestAccessKey";
 const ALIYUN_SECRET: &str = "aliyun-test-secret";
 const TENCENT_ID: &str = "AKIDtestSecretId0123456789";
@@ -50,6 +53,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 enum Kind {
     DingTalk,
     WeCom,
+    Feishu,
     Aliyun,
     Tencent,
 }
@@ -58,6 +62,7 @@ enum Kind {
 enum Rig {
     DingTalk(DingTalkMock),
     WeCom(WeComMock),
+    Feishu(FeishuMock),
     Aliyun(AliyunSmsMock),
     Tencent(TencentSmsMock),
 }
@@ -69,6 +74,7 @@ impl Rig {
                 Rig::DingTalk(DingTalkMock::start(DINGTALK_TOKEN, Some(DINGTALK_SECRET)))
             }
             Kind::WeCom => Rig::WeCom(WeComMock::start(WECOM_KEY)),
+            Kind::Feishu => Rig::Feishu(FeishuMock::start(FEISHU_TOKEN, Some(FEISHU_SECRET))),
             Kind::Aliyun => Rig::Aliyun(AliyunSmsMock::start(ALIYUN_AK, ALIYUN_SECRET)),
             Kind::Tencent => Rig::Tencent(TencentSmsMock::start(TENCENT_ID, TENCENT_KEY)),
         }
@@ -78,6 +84,7 @@ impl Rig {
         match self {
             Rig::DingTalk(_) => Kind::DingTalk,
             Rig::WeCom(_) => Kind::WeCom,
+            Rig::Feishu(_) => Kind::Feishu,
             Rig::Aliyun(_) => Kind::Aliyun,
             Rig::Tencent(_) => Kind::Tencent,
         }
@@ -87,6 +94,7 @@ impl Rig {
         match self {
             Rig::DingTalk(mock) => mock,
             Rig::WeCom(mock) => mock,
+            Rig::Feishu(mock) => mock,
             Rig::Aliyun(mock) => mock,
             Rig::Tencent(mock) => mock,
         }
@@ -99,6 +107,7 @@ impl Rig {
         match self {
             Rig::DingTalk(mock) => mock.set_rate_limit(budget, minute, dingtalk::RATE_LIMIT_BLOCK),
             Rig::WeCom(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
+            Rig::Feishu(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
             Rig::Aliyun(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
             Rig::Tencent(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
         }
@@ -118,7 +127,7 @@ impl Rig {
         match self {
             Rig::Aliyun(mock) => mock.set_max_param_chars(Some(35)),
             Rig::Tencent(mock) => mock.set_max_param_chars(Some(20)),
-            Rig::DingTalk(_) | Rig::WeCom(_) => {}
+            Rig::DingTalk(_) | Rig::WeCom(_) | Rig::Feishu(_) => {}
         }
     }
 
@@ -127,6 +136,10 @@ impl Rig {
         match self.kind() {
             Kind::DingTalk => Misbehave::err_code(410100, "发送速度太快而限流"),
             Kind::WeCom => Misbehave::err_code(45009, "api freq out of limit"),
+            Kind::Feishu => Misbehave::err_code(
+                11232,
+                "frequency limited psm[lark.oapi.app_platform_runtime]",
+            ),
             Kind::Aliyun => {
                 Misbehave::err_code("isv.BUSINESS_LIMIT_CONTROL", "触发小时级流控Permits:5")
             }
@@ -141,6 +154,7 @@ impl Rig {
         match self.kind() {
             Kind::DingTalk => Misbehave::err_code(400102, "bot is stopped"),
             Kind::WeCom => Misbehave::err_code(93000, "invalid webhook url"),
+            Kind::Feishu => Misbehave::err_code(19024, "Key Words Not Found"),
             Kind::Aliyun => Misbehave::err_code("isv.SMS_SIGNATURE_ILLEGAL", "签名不合法"),
             Kind::Tencent => Misbehave::err_code(
                 "FailedOperation.SignatureIncorrectOrUnapproved",
@@ -154,6 +168,7 @@ impl Rig {
         match self.kind() {
             Kind::DingTalk => "310000",
             Kind::WeCom => "93000",
+            Kind::Feishu => "19021",
             Kind::Aliyun => "SignatureDoesNotMatch",
             Kind::Tencent => "AuthFailure.SignatureFailure",
         }
@@ -164,6 +179,7 @@ impl Rig {
         match self.kind() {
             Kind::DingTalk => "460101",
             Kind::WeCom => "40058",
+            Kind::Feishu => "19036",
             Kind::Aliyun => "isv.PARAM_LENGTH_LIMIT",
             Kind::Tencent => "InvalidParameterValue.TemplateParameterLengthLimit",
         }
@@ -362,7 +378,7 @@ fn table() -> Vec<Case> {
             check: |rig, _| {
                 let accepted = rig.server().accepted().len();
                 match rig {
-                    Rig::DingTalk(_) | Rig::WeCom(_) => {
+                    Rig::DingTalk(_) | Rig::WeCom(_) | Rig::Feishu(_) => {
                         ensure(accepted > 1, || format!("{accepted} part(s): not split"))
                     }
                     // The long summary variable is cut to exactly the provider's limit.
@@ -449,6 +465,11 @@ fn lookout_send(rig: &Rig, message: Message) -> Outcome {
                 mock.webhook_url()
             }
         ),
+        Rig::Feishu(mock) => format!(
+            "type: feishu, url: '{}', secret: {}",
+            mock.webhook_url(),
+            if wrong { "wrong-secret" } else { FEISHU_SECRET }
+        ),
         Rig::Aliyun(mock) => format!(
             "type: aliyun_sms, endpoint: 'http://{}', access_key_id: {ALIYUN_AK}, access_key_secret: {}, sign_name: 监控中心, template_code: SMS_123456789, template_params: {{ alert: '{{{{ alertname }}}}', value: '95%', summary: '{{{{ alerts[0].summary }}}}' }}, phone_numbers: ['{PHONE}']",
             mock.endpoint(),
@@ -508,12 +529,13 @@ fn notification(alerts: usize) -> Notification {
 }
 
 /// Replaces the content of a built message's payload with one too large for the
-/// provider: a 26,000-byte DingTalk body, 4,097 bytes of WeCom markdown, a 36-character
-/// Aliyun variable, a 13-character Tencent variable.
+/// provider: a 26,000-byte DingTalk body, 4,097 bytes of WeCom markdown, a 26,000-byte
+/// Feishu card, a 36-character Aliyun variable, a 13-character Tencent variable.
 fn blow_up(kind: Kind, payload: &mut Value) {
     match kind {
         Kind::DingTalk => payload["markdown"]["text"] = json!("磁盘告警 ".repeat(2000)),
         Kind::WeCom => payload["markdown"]["content"] = json!("x".repeat(4097)),
+        Kind::Feishu => payload["card"]["elements"][0]["content"] = json!("飞书告警 ".repeat(2000)),
         Kind::Aliyun => payload["params"]["alert"] = json!("磁".repeat(36)),
         Kind::Tencent => payload["params"][0] = json!("磁".repeat(13)),
     }
@@ -584,6 +606,11 @@ fn json_of(response: &Response) -> Value {
 #[test]
 fn dingtalk_passes_the_conformance_table() {
     run_table(Kind::DingTalk, lookout_send);
+}
+
+#[test]
+fn feishu_passes_the_conformance_table() {
+    run_table(Kind::Feishu, lookout_send);
 }
 
 #[test]
@@ -721,6 +748,77 @@ fn dingtalk_mock_refuses_what_dingtalk_refuses() {
 
 /// DingTalk's real budget: 20 in a minute, the 21st is 130101, and the robot stays blocked
 /// after the window (shrunk here to keep the test short).
+#[test]
+fn feishu_mock_refuses_what_feishu_refuses() {
+    let mock = FeishuMock::start(FEISHU_TOKEN, Some(FEISHU_SECRET));
+    let card = json!({"msg_type": "interactive", "card": {"elements": [{"tag": "markdown", "content": "磁盘告警"}]}});
+    let signed = |secret: &str, timestamp: i64, body: &Value| {
+        let mut body = body.clone();
+        body["timestamp"] = json!(timestamp.to_string());
+        body["sign"] = json!(feishu::sign(secret, timestamp));
+        body
+    };
+    let post = |url: String, body: &Value| {
+        deliver(&robot_request(url, body), mock.addr(), SEND_TIMEOUT).expect("mock answers")
+    };
+    let code = |response: &Response| json_of(response)["code"].as_i64();
+    let now = Utc::now().timestamp();
+
+    let good = post(mock.webhook_url(), &signed(FEISHU_SECRET, now, &card));
+    assert_eq!(
+        json_of(&good),
+        json!({"code": 0, "data": {}, "msg": "success"})
+    );
+    // Wrong secret, tampered signature, no signature, an hour and a minute old.
+    assert_eq!(
+        code(&post(mock.webhook_url(), &signed("other", now, &card))),
+        Some(19021)
+    );
+    let mut tampered = signed(FEISHU_SECRET, now, &card);
+    tampered["timestamp"] = json!((now + 1).to_string());
+    assert_eq!(code(&post(mock.webhook_url(), &tampered)), Some(19021));
+    assert_eq!(code(&post(mock.webhook_url(), &card)), Some(19021));
+    let stale = signed(FEISHU_SECRET, now - 3_660, &card);
+    assert_eq!(code(&post(mock.webhook_url(), &stale)), Some(19021));
+    // Unknown bot, oversize body, unknown message type.
+    assert_eq!(
+        code(&post(
+            mock.webhook_url_for("nope"),
+            &signed(FEISHU_SECRET, now, &card)
+        )),
+        Some(19001)
+    );
+    let mut big = card.clone();
+    big["card"]["elements"][0]["content"] = json!("飞".repeat(7_000));
+    assert_eq!(
+        code(&post(mock.webhook_url(), &signed(FEISHU_SECRET, now, &big))),
+        Some(19036)
+    );
+    let odd = json!({"msg_type": "markdown", "content": {"text": "x"}});
+    assert_eq!(
+        code(&post(mock.webhook_url(), &signed(FEISHU_SECRET, now, &odd))),
+        Some(19002)
+    );
+    // Five a second, then 9499 (six sends within one second; a stalled machine retries).
+    let burst = (0..3)
+        .find_map(|attempt| {
+            let bot = format!("burst{attempt}");
+            mock.add_bot(&bot, None);
+            let started = Instant::now();
+            let codes: Vec<_> = (0..6)
+                .map(|_| code(&post(mock.webhook_url_for(&bot), &card)))
+                .collect();
+            (started.elapsed() < Duration::from_millis(900)).then_some((bot, codes))
+        })
+        .expect("six local requests within a second");
+    assert_eq!(burst.1[..5], [Some(0); 5]);
+    assert_eq!(burst.1[5], Some(9499), "{:?}", burst.1);
+    assert!(matches!(
+        feishu::classify(200, &post(mock.webhook_url_for(&burst.0), &card).body),
+        Outcome::RateLimited { .. }
+    ));
+}
+
 #[test]
 fn dingtalk_budget_and_block() {
     let mock = DingTalkMock::start(DINGTALK_TOKEN, None);

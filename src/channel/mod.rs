@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`dingtalk`] | `dingtalk` | a DingTalk group robot |
 //! | [`wecom`] | `wecom` | a WeCom (企业微信) group robot |
+//! | [`feishu`] | `feishu` | a Feishu (Lark) custom bot |
 //! | [`aliyun_sms`] | `aliyun_sms` | Aliyun SMS, one message per number |
 //! | [`tencent_sms`] | `tencent_sms` | Tencent Cloud SMS, one message per number |
 //! | [`email`] | `email` | an SMTP server, one mail to every recipient |
@@ -30,6 +31,7 @@ pub mod console;
 pub mod delivery;
 pub mod dingtalk;
 pub mod email;
+pub mod feishu;
 pub mod http;
 mod kind;
 pub mod mention;
@@ -184,6 +186,7 @@ macro_rules! kinds {
 kinds! {
     Dingtalk(dingtalk),
     Wecom(wecom),
+    Feishu(feishu),
     AliyunSms(aliyun_sms),
     TencentSms(tencent_sms),
     Email(email),

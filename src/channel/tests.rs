@@ -280,3 +280,38 @@ fn a_digest_of_a_huge_backlog_is_bounded_and_counts_every_alert() {
         "the header counts them all: {text}"
     );
 }
+
+#[test]
+fn feishu_cards_ping_by_id_colour_by_severity_and_fit() {
+    let feishu = channel(Kind::Feishu(super::feishu::Config {
+        url: Secret::new("https://open.feishu.cn/open-apis/bot/v2/hook/t"),
+        secret: None,
+        mention: Mention {
+            mobiles: vec![],
+            user_ids: vec!["ou_123".to_owned()],
+            all_on_severity: vec!["critical".to_owned()],
+        },
+    }));
+    let n = notification(Status::Firing, vec![alert("HighCPU", Status::Firing, "x")]);
+    let messages = prepare(&feishu, &view_of(&n));
+    let card = &messages[0].payload["card"];
+    assert_eq!(messages[0].payload["msg_type"], "interactive");
+    assert_eq!(card["header"]["template"], "red");
+    let content = card["elements"][0]["content"].as_str().unwrap();
+    assert!(
+        content.ends_with("<at id=ou_123></at> <at id=all></at>"),
+        "{content}"
+    );
+    // A storm splits into parts that leave room for the signature fields.
+    let messages = prepare(
+        &feishu,
+        &view_of(&storm(400, "交易失败率过高，请立即检查支付通道")),
+    );
+    assert_eq!(messages.len(), MAX_PARTS);
+    for m in &messages {
+        let signed = m.wire().len()
+            + r#","timestamp":"1700000000","sign":"OrBzY1Y01Gq+HgJsl+7OfWcMVwc7YocohQm5iiZwjhU=""#
+                .len();
+        assert!(signed <= super::feishu::MAX_BYTES, "{signed}");
+    }
+}

@@ -20,12 +20,14 @@
 
 pub(crate) mod aliyun;
 pub(crate) mod dingtalk;
+pub(crate) mod feishu;
 pub(crate) mod tencent;
 pub(crate) mod wecom;
 
 #[allow(unused_imports)]
 pub(crate) use self::{
-    aliyun::AliyunSmsMock, dingtalk::DingTalkMock, tencent::TencentSmsMock, wecom::WeComMock,
+    aliyun::AliyunSmsMock, dingtalk::DingTalkMock, feishu::FeishuMock, tencent::TencentSmsMock,
+    wecom::WeComMock,
 };
 
 use std::collections::{HashMap, VecDeque};
