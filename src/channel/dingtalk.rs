@@ -107,24 +107,14 @@ impl ChannelKind for Config {
     fn compose(&self, compose: &Compose<'_>) -> Result<Vec<Message>, Error> {
         let at_all = self.mention.at_all(compose.view);
         let build = |part: &Part| body(self.markdown, part, &self.mention, at_all);
-        let measure = |title: &str, text: &str| {
-            let part = Part {
-                title: format!("{title}（99/99）"),
-                text: text.to_owned(),
-                index: 99,
-                total: 99,
-                alerts: 0,
-                omitted: 0,
-            };
-            build(&part).to_string().len()
-        };
-        let suffix = mentions(&self.mention);
-        let parts = compose.render(self.markdown, &suffix, compose.limit(MAX_BYTES), &measure)?;
-        let target = target_of(self.url.expose());
-        Ok(parts
-            .iter()
-            .map(|p| compose.message(&target, build(p), p))
-            .collect())
+        compose.robot_messages(
+            self.markdown,
+            &mentions(&self.mention),
+            MAX_BYTES,
+            0,
+            &target_of(self.url.expose()),
+            &build,
+        )
     }
 
     fn describe(&self, message: &Message) -> Shown {

@@ -114,30 +114,20 @@ impl ChannelKind for Config {
 
     fn compose(&self, compose: &Compose<'_>) -> Result<Vec<Message>, Error> {
         let at_all = self.mention.at_all(compose.view);
-        let suffix = mentions(&self.mention, at_all);
         let template = header_template(compose.view);
         let build = |part: &Part| card(part, template);
         // The signature fields added at send time take this much room.
         let signed =
             r#","timestamp":"1700000000","sign":"OrBzY1Y01Gq+HgJsl+7OfWcMVwc7YocohQm5iiZwjhU=""#
                 .len();
-        let measure = |title: &str, text: &str| {
-            let part = Part {
-                title: format!("{title}（99/99）"),
-                text: text.to_owned(),
-                index: 99,
-                total: 99,
-                alerts: 0,
-                omitted: 0,
-            };
-            build(&part).to_string().len() + signed
-        };
-        let parts = compose.render(true, &suffix, compose.limit(MAX_BYTES), &measure)?;
-        let target = target_of(self.url.expose());
-        Ok(parts
-            .iter()
-            .map(|p| compose.message(&target, build(p), p))
-            .collect())
+        compose.robot_messages(
+            true,
+            &mentions(&self.mention, at_all),
+            MAX_BYTES,
+            signed,
+            &target_of(self.url.expose()),
+            &build,
+        )
     }
 
     fn describe(&self, message: &Message) -> Shown {

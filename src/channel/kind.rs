@@ -111,6 +111,36 @@ impl Compose<'_> {
         )?)
     }
 
+    /// A robot's messages to `target`: parts rendered so that each whole request body,
+    /// `body(part)`, fits in `bytes` — measured with the widest numbering a part can get,
+    /// plus `signed` bytes the signature adds at send time.
+    pub fn robot_messages(
+        &self,
+        markdown: bool,
+        suffix: &str,
+        bytes: usize,
+        signed: usize,
+        target: &str,
+        body: &dyn Fn(&Part) -> serde_json::Value,
+    ) -> Result<Vec<Message>, Error> {
+        let measure = |title: &str, text: &str| {
+            let widest = Part {
+                title: format!("{title}（99/99）"),
+                text: text.to_owned(),
+                index: 99,
+                total: 99,
+                alerts: 0,
+                omitted: 0,
+            };
+            body(&widest).to_string().len() + signed
+        };
+        let parts = self.render(markdown, suffix, self.limit(bytes), &measure)?;
+        Ok(parts
+            .iter()
+            .map(|part| self.message(target, body(part), part))
+            .collect())
+    }
+
     /// One part's message to `target`.
     pub fn message(&self, target: &str, payload: serde_json::Value, part: &Part) -> Message {
         super::message(&self.channel.name, target, payload, part)
