@@ -336,30 +336,11 @@ fn a_query_cannot_make_later_runs_writable() {
 fn waiting_for_a_busy_pool_is_not_an_outage() {
     let Some(db) = Postgres::create() else { return };
     let (runtime, handle) = handle(&db, 1);
-    let (slow, fast, up_meanwhile, errors_meanwhile) = runtime.block_on(async {
-        let first = handle.query("SELECT 1 AS n", Duration::from_secs(5)).await;
-        assert!(first.is_ok() && handle.is_up(), "{first:?}");
-        let slow = handle.query("SELECT pg_sleep(3) IS NULL AS s", Duration::from_secs(10));
-        let fast = async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let result = handle.query("SELECT 1 AS n", Duration::from_secs(1)).await;
-            (result, handle.is_up(), handle.connection_errors())
-        };
-        let (slow, (fast, up, errors)) = tokio::join!(slow, fast);
-        (slow, fast, up, errors)
-    });
-    assert!(slow.is_ok(), "{slow:?}");
-    let error = fast.unwrap_err();
-    assert!(
-        error.to_string().contains("no free connection within 1s"),
-        "{error}"
+    support::db::check_busy_pool_is_not_an_outage(
+        &runtime,
+        &handle,
+        "SELECT pg_sleep(3) IS NULL AS s",
     );
-    assert!(up_meanwhile, "the database answered; it is up");
-    assert_eq!(errors_meanwhile, 0, "no connection attempt failed");
-    // No reconnect backoff: the next run goes straight to the database.
-    let next = runtime.block_on(handle.query("SELECT 1 AS n", Duration::from_secs(5)));
-    assert!(next.is_ok(), "{next:?}");
-    assert_eq!(handle.connection_errors(), 0);
     runtime.block_on(handle.close());
 }
 

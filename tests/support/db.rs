@@ -215,3 +215,37 @@ pub(crate) fn run(config: &Config, index: usize) -> Result<Conversion, Error> {
         result
     })
 }
+
+/// A query waiting for the only pooled connection (held by `sleep_sql`, three seconds)
+/// fails with "no free connection" after its timeout, while the database stays up and no
+/// connection attempt fails; the next run goes straight to the database (no reconnect
+/// backoff). `handle` has one connection.
+pub(crate) fn check_busy_pool_is_not_an_outage(
+    runtime: &tokio::runtime::Runtime,
+    handle: &DatabaseHandle,
+    sleep_sql: &str,
+) {
+    let (slow, fast, up_meanwhile, errors_meanwhile) = runtime.block_on(async {
+        let first = handle.query("SELECT 1 AS n", Duration::from_secs(5)).await;
+        assert!(first.is_ok() && handle.is_up(), "{first:?}");
+        let slow = handle.query(sleep_sql, Duration::from_secs(10));
+        let fast = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let result = handle.query("SELECT 1 AS n", Duration::from_secs(1)).await;
+            (result, handle.is_up(), handle.connection_errors())
+        };
+        let (slow, (fast, up, errors)) = tokio::join!(slow, fast);
+        (slow, fast, up, errors)
+    });
+    assert!(slow.is_ok(), "{slow:?}");
+    let error = fast.expect_err("the pool's only connection is busy");
+    assert!(
+        error.to_string().contains("no free connection within 1s"),
+        "{error}"
+    );
+    assert!(up_meanwhile, "the database answered; it is up");
+    assert_eq!(errors_meanwhile, 0, "no connection attempt failed");
+    let next = runtime.block_on(handle.query("SELECT 1 AS n", Duration::from_secs(5)));
+    assert!(next.is_ok(), "{next:?}");
+    assert_eq!(handle.connection_errors(), 0);
+}
