@@ -602,14 +602,26 @@ receivers:
         alert("Watchdog", "none", &[]),
     ];
     alertmanager.post_alerts(&json!(sent));
-    let states = poll_until(Duration::from_secs(10), "every alert", || {
-        let states = alert_states(&alertmanager);
-        if states.len() == sent.len() {
-            Ok(states)
-        } else {
-            Err(format!("{states:?}"))
-        }
-    });
+    // Alertmanager marks inhibited alerts shortly after it has them all: wait until all
+    // are there and as many are suppressed as the assertions below name (a wrong
+    // configuration times out here, or fails a per-alert assertion).
+    let expected_suppressed = 4;
+    let states = poll_until(
+        Duration::from_secs(20),
+        "every alert, inhibitions applied",
+        || {
+            let states = alert_states(&alertmanager);
+            let suppressed = states
+                .values()
+                .filter(|held| held.state == "suppressed")
+                .count();
+            if states.len() == sent.len() && suppressed == expected_suppressed {
+                Ok(states)
+            } else {
+                Err(format!("{suppressed} suppressed: {states:?}"))
+            }
+        },
+    );
     let held = |key: &str| {
         states
             .get(key)
