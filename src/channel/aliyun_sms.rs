@@ -207,10 +207,7 @@ impl ChannelKind for Config {
             now,
             &nonce,
         );
-        match http::send_signed(client, signed).await {
-            Ok((status, body)) => classify(status, &body),
-            Err(outcome) => outcome,
-        }
+        http::send_signed(client, signed, classify).await
     }
 }
 

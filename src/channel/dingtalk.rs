@@ -135,10 +135,7 @@ impl ChannelKind for Config {
             Some(secret) => signed_url(self.url.expose(), secret.expose(), now.timestamp_millis()),
             None => self.url.expose().to_owned(),
         };
-        match http::post_json(client, &url, &message.payload).await {
-            Ok((status, body)) => classify(status, &body),
-            Err(outcome) => outcome,
-        }
+        http::post_json(client, &url, &message.payload, classify).await
     }
 }
 

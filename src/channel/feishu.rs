@@ -150,10 +150,7 @@ impl ChannelKind for Config {
             fields.insert("timestamp".to_owned(), json!(timestamp.to_string()));
             fields.insert("sign".to_owned(), json!(sign(secret.expose(), timestamp)));
         }
-        match http::post_json(client, self.url.expose(), &body).await {
-            Ok((status, reply)) => classify(status, &reply),
-            Err(outcome) => outcome,
-        }
+        http::post_json(client, self.url.expose(), &body, classify).await
     }
 }
 

@@ -30,21 +30,32 @@ pub fn client(delivery: &Delivery) -> Result<reqwest::Client, String> {
     builder.build().map_err(error)
 }
 
-/// POSTs `json` to `url` and returns the reply, or the transport failure as an outcome.
+/// A provider's reply classifier: `classify(status, body)`.
+pub type Classify = fn(u16, &[u8]) -> Outcome;
+
+/// POSTs `json` to `url` and classifies the reply (a transport failure is transient).
 pub async fn post_json(
     client: &reqwest::Client,
     url: &str,
     json: &serde_json::Value,
-) -> Result<(u16, Vec<u8>), Outcome> {
-    exchange(client.post(url).json(json)).await
+    classify: Classify,
+) -> Outcome {
+    match exchange(client.post(url).json(json)).await {
+        Ok((status, body)) => classify(status, &body),
+        Err(outcome) => outcome,
+    }
 }
 
-/// Sends `signed` exactly as signed and returns the reply.
+/// Sends `signed` exactly as signed and classifies the reply.
 pub async fn send_signed(
     client: &reqwest::Client,
     signed: SignedRequest,
-) -> Result<(u16, Vec<u8>), Outcome> {
-    exchange(signed_request(client, signed)).await
+    classify: Classify,
+) -> Outcome {
+    match exchange(signed_request(client, signed)).await {
+        Ok((status, body)) => classify(status, &body),
+        Err(outcome) => outcome,
+    }
 }
 
 fn signed_request(client: &reqwest::Client, signed: SignedRequest) -> reqwest::RequestBuilder {

@@ -214,10 +214,7 @@ impl ChannelKind for Config {
             self.secret_key.expose(),
             now,
         );
-        match http::send_signed(client, signed).await {
-            Ok((status, body)) => classify(status, &body),
-            Err(outcome) => outcome,
-        }
+        http::send_signed(client, signed, classify).await
     }
 }
 

@@ -115,10 +115,7 @@ impl ChannelKind for Config {
         message: &Message,
         _now: DateTime<Utc>,
     ) -> Outcome {
-        match http::post_json(client, self.url.expose(), &message.payload).await {
-            Ok((status, body)) => classify(status, &body),
-            Err(outcome) => outcome,
-        }
+        http::post_json(client, self.url.expose(), &message.payload, classify).await
     }
 }
 
