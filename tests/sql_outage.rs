@@ -6,125 +6,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::exposition::{Exposition, labels};
-use support::{Lookout, http_get, poll_until, require_binary};
-
-struct MariaDbServer {
-    child: Option<Child>,
-    binary: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl MariaDbServer {
-    fn install() -> Option<MariaDbServer> {
-        let binary = require_binary("mariadbd")?;
-        let install = require_binary("mariadb-install-db")?;
-        require_binary("mysql")?;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let status = Command::new(install)
-            .args([
-                "--no-defaults",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-                "--user=root",
-            ])
-            .arg(format!("--datadir={}", dir.path().join("data").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run mariadb-install-db");
-        assert!(status.success(), "mariadb-install-db failed");
-        let port = support::free_addr().port();
-        let mut server = MariaDbServer {
-            child: None,
-            binary,
-            dir,
-            port,
-        };
-        server.start();
-        server.sql("CREATE DATABASE outage; CREATE TABLE outage.t (v INT); INSERT INTO outage.t VALUES (7);");
-        Some(server)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::File::create(self.path("mariadbd.log")).expect("log file");
-        let child = Command::new(&self.binary)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", self.path("data").display()))
-            .arg(format!("--socket={}", self.path("sock").display()))
-            .arg(format!("--pid-file={}", self.path("pid").display()))
-            .arg(format!("--port={}", self.port))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--user=root",
-                "--skip-grant-tables",
-                "--skip-log-bin",
-            ])
-            .args(["--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn mariadbd");
-        self.child = Some(child);
-        let socket = self.path("sock");
-        poll_until(
-            Duration::from_secs(30),
-            "mariadbd to accept connections",
-            || {
-                if ping(&socket) {
-                    Ok(())
-                } else {
-                    Err(self.log())
-                }
-            },
-        );
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn sql(&self, sql: &str) {
-        let status = Command::new("mysql")
-            .arg(format!("--socket={}", self.path("sock").display()))
-            .args(["-uroot", "-e", sql])
-            .status()
-            .expect("run mysql");
-        assert!(status.success(), "{sql}");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("mariadbd.log")).unwrap_or_default()
-    }
-}
-
-fn ping(socket: &Path) -> bool {
-    Command::new("mysql")
-        .arg(format!("--socket={}", socket.display()))
-        .args(["-uroot", "-e", "SELECT 1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-impl Drop for MariaDbServer {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+use support::servers::PrivateMariaDb;
+use support::{Lookout, http_get, poll_until};
 
 /// Scrapes once; returns the parsed exposition and how long the scrape took.
 fn scrape(lookout: &Lookout) -> (Exposition, Duration) {
@@ -140,9 +26,12 @@ fn scrape(lookout: &Lookout) -> (Exposition, Duration) {
 
 #[test]
 fn outage_then_recovery_without_restart() {
-    let Some(mut db) = MariaDbServer::install() else {
+    let Some(mut db) = PrivateMariaDb::install(&["--skip-grant-tables".to_owned()]) else {
         return;
     };
+    db.sql(
+        "CREATE DATABASE outage; CREATE TABLE outage.t (v INT); INSERT INTO outage.t VALUES (7);",
+    );
     // Two queries at 500 ms: without backoff they would try to connect ~4 times a second.
     let config = format!(
         "host: {{ enabled: false }}

@@ -4,6 +4,7 @@
 //! `*_file` secrets, all through [`Sources`]); validation is a pure function that returns
 //! every error at once, each with the file, line, column and key path.
 
+mod database_tls;
 pub mod host;
 pub mod raw;
 mod tls;
@@ -20,6 +21,7 @@ use regex::Regex;
 pub use crate::channel::Channel;
 use crate::configfile::yaml;
 pub use crate::configfile::{Diagnostic, Position, Secret};
+pub use database_tls::{ClientIdentity, DatabaseTls, SslMode};
 pub use tls::WebTls;
 pub use validate::validate;
 
@@ -309,9 +311,11 @@ pub enum DatabaseKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Database {
     pub kind: DatabaseKind,
-    /// The URL as configured; may not carry a password (use `password`).
+    /// The URL as configured, less its TLS mode parameter (that is in `tls`); may not
+    /// carry a password (use `password`).
     pub url: String,
     pub password: Option<Secret>,
+    pub tls: DatabaseTls,
     pub max_connections: u32,
     pub connect_timeout: Duration,
 }

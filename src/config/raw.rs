@@ -94,6 +94,23 @@ pub struct RawDatabase {
     pub password_file: Option<String>,
     pub max_connections: Option<u32>,
     pub connect_timeout: Option<String>,
+    pub tls: Option<RawDatabaseTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabaseTls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+impl RawDatabaseTls {
+    pub const DEFAULT: RawDatabaseTls = RawDatabaseTls {
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
+    };
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,22 +27,12 @@ impl Checker<'_> {
     pub(super) fn web_tls(&mut self, raw: &RawWebTls) -> Option<WebTls> {
         let cert_file = self.required(PATH, "cert_file", raw.cert_file.as_deref());
         let key_file = self.required(PATH, "key_file", raw.key_file.as_deref());
-        let certs = cert_file.and_then(|file| self.certificates("cert_file", file));
-        let key = key_file.and_then(|file| {
-            let pem = self.secret(PATH, "key", None, Some(&file.to_owned()))?;
-            PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
-                .map_err(|error| {
-                    self.error(
-                        &join(PATH, "key_file"),
-                        format!("`{file}` holds no PEM private key: {error}"),
-                    );
-                })
-                .ok()
-        });
+        let certs = cert_file.and_then(|file| self.certificates(PATH, "cert_file", file));
+        let key = key_file.and_then(|file| self.private_key(PATH, "key_file", file));
         let client_roots = match raw.client_ca_file.as_deref() {
             None => None,
             Some(file) => {
-                let certs = self.certificates("client_ca_file", file)?;
+                let certs = self.certificates(PATH, "client_ca_file", file)?;
                 let mut roots = RootCertStore::empty();
                 for cert in certs {
                     if let Err(error) = roots.add(cert) {
@@ -92,19 +82,43 @@ impl Checker<'_> {
         })
     }
 
-    /// The PEM certificates in `file`, named at `web.tls.<key>`.
-    fn certificates(&mut self, key: &str, file: &str) -> Option<Vec<CertificateDer<'static>>> {
-        let pem = self.file(PATH, key, file)?;
+    /// The PEM certificates in `file`, named at `path.key`.
+    pub(super) fn certificates(
+        &mut self,
+        path: &str,
+        key: &str,
+        file: &str,
+    ) -> Option<Vec<CertificateDer<'static>>> {
+        let pem = self.file(path, key, file)?;
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
             .filter_map(Result::ok)
             .collect();
         if certs.is_empty() {
             self.error(
-                &join(PATH, key),
+                &join(path, key),
                 format!("`{file}` holds no PEM certificate"),
             );
             return None;
         }
         Some(certs)
+    }
+
+    /// The PEM private key in `file` (PKCS#8, PKCS#1 or SEC1), named at `path.key`.
+    pub(super) fn private_key(
+        &mut self,
+        path: &str,
+        key: &str,
+        file: &str,
+    ) -> Option<PrivateKeyDer<'static>> {
+        let name = key.strip_suffix("_file").unwrap_or(key);
+        let pem = self.secret(path, name, None, Some(&file.to_owned()))?;
+        PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
+            .map_err(|error| {
+                self.error(
+                    &join(path, key),
+                    format!("`{file}` holds no PEM private key: {error}"),
+                );
+            })
+            .ok()
     }
 }

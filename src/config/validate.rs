@@ -335,6 +335,7 @@ impl Checker<'_> {
             raw.password.as_ref(),
             raw.password_file.as_ref(),
         );
+        let (url, tls) = self.database_tls(&path, kind, &url, raw.tls.as_ref());
         let max_connections = raw.max_connections.unwrap_or(2);
         self.number(
             &join(&path, "max_connections"),
@@ -345,6 +346,7 @@ impl Checker<'_> {
             kind,
             url,
             password,
+            tls,
             max_connections,
             connect_timeout: self.duration_in(
                 &join(&path, "connect_timeout"),

@@ -54,6 +54,21 @@ impl Certs {
         );
     }
 
+    /// `<name>.pem` and `<name>.key`: a server certificate from the CA for `san` (an
+    /// openssl subjectAltName value such as `DNS:localhost`).
+    pub(crate) fn issue_server_for(&self, name: &str, san: &str) {
+        self.issue(
+            name,
+            &format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\n"),
+        );
+    }
+
+    /// `<name>.pem` and `<name>.key`: a client certificate from the CA whose subject is
+    /// `CN=<name>` (PostgreSQL's `cert` authentication maps it to the user `<name>`).
+    pub(crate) fn issue_client(&self, name: &str) {
+        self.issue(name, "extendedKeyUsage=clientAuth\n");
+    }
+
     pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }

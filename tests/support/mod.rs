@@ -16,6 +16,7 @@ pub(crate) mod peers;
 pub(crate) mod process;
 pub(crate) mod proxy;
 pub(crate) mod python;
+pub(crate) mod servers;
 pub(crate) mod smtp;
 
 use std::net::{SocketAddr, TcpListener};
@@ -71,6 +72,7 @@ fn find_binary(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .chain(postgres_bin_dirs())
         .map(|dir| dir.join(name))
         .find(|candidate| is_executable(candidate))
 }
@@ -81,9 +83,27 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
+/// Debian keeps the PostgreSQL server tools (`initdb`, `pg_ctl`) off PATH, under
+/// /usr/lib/postgresql/<version>/bin; newest first.
+fn postgres_bin_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    dirs.sort_by_key(|dir| std::cmp::Reverse(dir.0));
+    dirs.into_iter().map(|(_, dir)| dir).collect()
+}
+
 fn debian_package(binary: &str) -> &str {
     match binary {
         "promtool" => "prometheus",
+        "initdb" | "pg_ctl" => "postgresql",
+        "mariadbd" | "mariadb-install-db" => "mariadb-server",
         other => other,
     }
 }

@@ -540,6 +540,43 @@ channels:
 }
 
 #[test]
+fn database_tls_names_each_bad_key() {
+    let yaml = "\
+databases:
+  a: { url: 'mysql://u@db:3306/x?ssl-mode=require' }
+  b: { url: 'postgres://u@db/x?sslmode=verify-full', tls: { ca_file: /no/ca.pem } }
+  c: { url: 'postgres://u@db/x', tls: { cert_file: /no/c.pem } }
+  d: { url: 'mysql://u@db/x?ssl-mode=disabled', tls: { key_file: /run/secrets/token, cert_file: /run/secrets/token } }
+  e: { url: 'sqlite:///tmp/x.db', tls: { ca_file: /no/ca.pem } }
+  f: { url: 'postgres://u@db/x?sslrootcert=/ca.pem' }
+  g: { url: 'mysql://u@db/x', tls: { ca: /no/ca.pem } }
+";
+    let message = errors(yaml);
+    for expected in [
+        "test.yaml:2:8: databases.a.url: unknown ssl-mode `require`: expected disabled, preferred, required, verify-ca or verify-full",
+        "databases.b.tls.ca_file: cannot read `/no/ca.pem`",
+        "databases.c.tls: `cert_file` needs `key_file`",
+        "databases.d.tls.cert_file: `/run/secrets/token` holds no PEM certificate",
+        "databases.d.tls.key_file: `/run/secrets/token` holds no PEM private key",
+        "databases.e.tls: SQLite is a local file: TLS does not apply",
+        "databases.f.url: `sslrootcert` is not used; give the files as `tls.ca_file`",
+        "test.yaml:8:38: databases.g.tls.ca: unknown key `ca`",
+    ] {
+        assert!(message.contains(expected), "{expected} in:\n{message}");
+    }
+    let good = "databases:\n  m: { url: 'mysql://u@db/x?ssl-mode=VERIFY_IDENTITY&prefer_socket=false' }\n  p: { url: 'postgres://u@db/x' }\n";
+    let config = parse_str("good.yaml", good, &sources()).unwrap();
+    let m = &config.databases["m"];
+    assert_eq!(m.url, "mysql://u@db/x?prefer_socket=false");
+    assert_eq!(m.tls.mode, crate::config::SslMode::VerifyFull);
+    assert_eq!(
+        config.databases["p"].tls.mode,
+        crate::config::SslMode::Prefer,
+        "libpq's and mysql's default"
+    );
+}
+
+#[test]
 fn anchors_aliases_and_merge_keys_are_accepted() {
     let yaml = "\
 x-robot: &robot

@@ -11,6 +11,7 @@ pub mod postgres;
 pub mod query;
 pub mod rows;
 pub mod sqlite;
+mod tls;
 pub mod value;
 
 use std::borrow::Cow;

@@ -11,21 +11,31 @@
 //! time; once the sink has enough, the rest of the result is read and discarded without
 //! decoding (the protocol cannot end a result set early short of closing the connection),
 //! within the query's timeout.
+//!
+//! TLS follows `ssl-mode` ([`tls_opts`]). Two facts are learned on the first connection
+//! and the pool rebuilt with them: under `preferred`, a server that offers no TLS gets
+//! plaintext (as the `mysql` client does); under `verify-ca`, where any host name is
+//! acceptable but the driver cannot skip the name check (its check looks for a name in
+//! the text of an error that newer rustls words differently), the name the CA-verified
+//! certificate presents becomes the name checked.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable as _;
 use mysql_async::{
-    BinaryProtocol, Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts, QueryResult,
+    BinaryProtocol, ClientIdentity, Conn, DriverError, Opts, OptsBuilder, Pool, PoolConstraints,
+    PoolOpts, QueryResult, SslOpts,
 };
 use tokio::sync::Semaphore;
 
 use super::Error;
 use super::rows::Sink;
+use super::tls;
 use super::value::{Value, parse_datetime};
-use crate::config::Database;
+use crate::config::{Database, DatabaseTls, SslMode};
 
 /// Which statement-timeout variable the server understands.
 const FLAVOR_UNKNOWN: u8 = 0;
@@ -39,7 +49,11 @@ const ER_PARSE_ERROR: u16 = 1064;
 
 #[derive(Debug)]
 pub struct Mysql {
-    pool: Pool,
+    /// Replaced (never changed in place) when a connection teaches something about TLS.
+    pool: Mutex<Pool>,
+    /// The options the pool was built from, to rebuild it.
+    opts: Mutex<Opts>,
+    mode: SslMode,
     /// One permit per pooled connection: waiting for a permit is waiting for another
     /// query, not for the database (the pool itself cannot tell the two apart).
     permits: Semaphore,
@@ -70,8 +84,11 @@ impl Mysql {
         if let Some(password) = &db.password {
             builder = builder.pass(Some(password.expose()));
         }
+        let opts = Opts::from(builder.ssl_opts(tls_opts(&db.tls)));
         Ok(Self {
-            pool: Pool::new(builder),
+            pool: Mutex::new(Pool::new(opts.clone())),
+            opts: Mutex::new(opts),
+            mode: db.tls.mode,
             permits: Semaphore::new(max),
             connect_timeout: db.connect_timeout,
             flavor: AtomicU8::new(FLAVOR_UNKNOWN),
@@ -90,10 +107,7 @@ impl Mysql {
             .await
             .map_err(|_| Error::Busy(timeout))?
             .map_err(|_| Error::Connect("pool closed".to_owned()))?;
-        let mut conn = tokio::time::timeout(self.connect_timeout, self.pool.get_conn())
-            .await
-            .map_err(|_| Error::Connect("timed out connecting".to_owned()))?
-            .map_err(connect_error)?;
+        let mut conn = self.connect().await?;
         self.reset_session(&mut conn, timeout).await?;
         let id = conn.id();
         // The server enforces `timeout`; the client waits a little longer before
@@ -140,10 +154,79 @@ impl Mysql {
         }
     }
 
+    fn pool(&self) -> Pool {
+        self.pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A pooled connection; rebuilds the pool once when the failure taught a TLS fact.
+    async fn connect(&self) -> Result<Conn, Error> {
+        let attempt = || async {
+            tokio::time::timeout(self.connect_timeout, self.pool().get_conn())
+                .await
+                .map_err(|_| Error::Connect("timed out connecting".to_owned()))
+        };
+        match attempt().await? {
+            Ok(conn) => Ok(conn),
+            Err(error) => {
+                if !self.learn(&error) {
+                    return Err(connect_error(error));
+                }
+                attempt().await?.map_err(connect_error)
+            }
+        }
+    }
+
+    /// Rebuilds the pool if `error` says how to connect as the mode means; whether it did.
+    fn learn(&self, error: &mysql_async::Error) -> bool {
+        let mut opts = self
+            .opts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(ssl) = opts.ssl_opts().cloned() else {
+            return false;
+        };
+        let next = match error {
+            mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer)
+                if self.mode == SslMode::Prefer =>
+            {
+                tracing::info!(
+                    "the MySQL server offers no TLS; connecting in plaintext (ssl-mode=preferred)"
+                );
+                OptsBuilder::from_opts(opts.clone()).ssl_opts(None)
+            }
+            error if ssl.skip_domain_validation() => {
+                let Some(presented) = tls::rustls_cause(error).and_then(tls::presented_name) else {
+                    return false;
+                };
+                if ssl.tls_hostname_override() == Some(presented.as_str()) {
+                    return false;
+                }
+                tracing::debug!(name = %presented, "verify-ca: checking the CA-signed certificate under the name it presents");
+                OptsBuilder::from_opts(opts.clone())
+                    .ssl_opts(ssl.with_danger_tls_hostname_override(Some(presented)))
+            }
+            _ => return false,
+        };
+        let next = Opts::from(next);
+        let old = std::mem::replace(
+            &mut *self
+                .pool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Pool::new(next.clone()),
+        );
+        *opts = next;
+        tokio::spawn(old.disconnect());
+        true
+    }
+
     /// Best effort: stop a statement the server did not time out itself.
     async fn kill(&self, id: u32) {
         let killed = async {
-            let mut conn = self.pool.get_conn().await?;
+            let mut conn = self.pool().get_conn().await?;
             conn.query_drop(format!("KILL QUERY {id}")).await
         };
         if let Ok(Err(error)) = tokio::time::timeout(self.connect_timeout, killed).await {
@@ -152,8 +235,37 @@ impl Mysql {
     }
 
     pub async fn close(self) {
-        let _ = self.pool.disconnect().await;
+        let pool = self
+            .pool
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = pool.disconnect().await;
     }
+}
+
+/// The driver's TLS options for `tls`: `None` is plaintext.
+fn tls_opts(tls: &DatabaseTls) -> Option<SslOpts> {
+    let buf = |text: &str| text.as_bytes().to_vec().into();
+    let mut ssl = match tls.mode {
+        SslMode::Disable => return None,
+        mode if !mode.verifies(tls.ca_pem.is_some()) => {
+            SslOpts::default().with_danger_accept_invalid_certs(true)
+        }
+        SslMode::VerifyFull => SslOpts::default(),
+        _ => SslOpts::default().with_danger_skip_domain_validation(true),
+    };
+    if let Some(ca) = &tls.ca_pem {
+        ssl = ssl
+            .with_root_certs(vec![buf(ca)])
+            .with_disable_built_in_roots(true);
+    }
+    if let Some(identity) = &tls.identity {
+        ssl = ssl.with_client_identity(Some(ClientIdentity::new(
+            buf(&identity.cert_pem),
+            buf(identity.key_pem.expose()),
+        )));
+    }
+    Some(ssl)
 }
 
 /// Runs `sql` as one prepared statement; leaves the connection clean for the pool.
@@ -268,6 +380,9 @@ fn from_text(bytes: Vec<u8>, kind: ColumnType, flags: ColumnFlags) -> Value {
 }
 
 fn connect_error(error: mysql_async::Error) -> Error {
+    if let Some(cause) = tls::rustls_cause(&error) {
+        return Error::Connect(format!("TLS handshake failed: {cause}"));
+    }
     match error {
         mysql_async::Error::Server(e) => Error::Connect(format!("{} ({})", e.message, e.code)),
         other => Error::Connect(other.to_string()),

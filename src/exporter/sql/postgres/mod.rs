@@ -7,7 +7,8 @@
 //! takes exactly one statement (the simple protocol would run `…; INSERT …`). Rows are
 //! fetched from a portal in batches, so reading stops once the sink has enough: the
 //! server never sends the rest. Sessions are in UTC; a client-side timeout cancels the
-//! query and discards the connection. Values are decoded in [`decode`].
+//! query and discards the connection. Values are decoded in [`decode`]. TLS follows
+//! libpq's `sslmode` ([`super::tls`] checks the certificate as the mode says).
 
 mod decode;
 
@@ -17,20 +18,32 @@ use std::time::Duration;
 use deadpool_postgres::{
     Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType, Timeouts,
 };
-use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode as DriverSslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::Error;
 use super::rows::Sink;
-use crate::config::Database;
+use super::tls;
+use crate::config::{Database, SslMode};
 
 /// Rows fetched per round trip: small enough to bound memory, large enough to make the
 /// round trips negligible.
 const BATCH: i32 = 256;
 
-#[derive(Debug)]
 pub struct Postgres {
     pool: Pool,
+    /// Also carries cancel requests, which a TLS-only server wants over TLS too.
+    tls: MakeRustlsConnect,
     connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("pool", &self.pool)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Postgres {
@@ -43,10 +56,18 @@ impl Postgres {
         config
             .options("-c default_transaction_read_only=on -c TimeZone=UTC")
             .application_name("lookout")
-            .connect_timeout(db.connect_timeout);
+            .connect_timeout(db.connect_timeout)
+            .ssl_mode(match db.tls.mode {
+                SslMode::Disable => DriverSslMode::Disable,
+                SslMode::Prefer => DriverSslMode::Prefer,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                    DriverSslMode::Require
+                }
+            });
+        let tls = MakeRustlsConnect::new(tls::client_config(&db.tls)?);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -58,6 +79,7 @@ impl Postgres {
             .map_err(|error| Error::Config(error.to_string()))?;
         Ok(Self {
             pool,
+            tls,
             connect_timeout: db.connect_timeout,
         })
     }
@@ -87,7 +109,7 @@ impl Postgres {
                 let cancel = client.cancel_token();
                 // Never hand this connection out again.
                 drop(deadpool_postgres::Object::take(client));
-                if let Err(error) = cancel.cancel_query(NoTls).await {
+                if let Err(error) = cancel.cancel_query(self.tls.clone()).await {
                     tracing::warn!(error = %describe(&error), "could not cancel a timed-out query");
                 }
                 Err(Error::Timeout(timeout))
@@ -175,9 +197,14 @@ fn checkout_error(error: PoolError, waited: Duration) -> Error {
     }
 }
 
+/// The server's message and SQLSTATE, or the client's error with the cause it wraps
+/// (a failed TLS handshake says why only in its cause).
 fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+    if let Some(db) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    match tls::rustls_cause(error) {
+        Some(cause) => format!("{error}: {cause}"),
         None => error.to_string(),
     }
 }

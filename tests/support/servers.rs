@@ -1,0 +1,295 @@
+//! Private database servers for the tests that must own theirs (kill it, make it require
+//! TLS): a `mariadbd` and a PostgreSQL cluster in temp directories on free ports, as
+//! children of the test. PostgreSQL refuses to run as root, so under root the cluster
+//! belongs to the `postgres` user.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{free_addr, poll_until, require_binary};
+
+/// A `mariadbd` of the test's own: `root` over its socket, TCP on 127.0.0.1.
+pub(crate) struct PrivateMariaDb {
+    child: Option<Child>,
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    args: Vec<String>,
+}
+
+impl PrivateMariaDb {
+    /// Creates the data directory and starts the server with `args` added (e.g.
+    /// `--skip-grant-tables`, `--ssl-cert=…`); `None` outside CI when MariaDB is missing.
+    pub(crate) fn install(args: &[String]) -> Option<PrivateMariaDb> {
+        let binary = require_binary("mariadbd")?;
+        let install = require_binary("mariadb-install-db")?;
+        require_binary("mysql")?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output = Command::new(install)
+            .args([
+                "--no-defaults",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--user=root",
+            ])
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .output()
+            .expect("run mariadb-install-db");
+        assert!(
+            output.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut server = PrivateMariaDb {
+            child: None,
+            binary,
+            dir,
+            port: free_addr().port(),
+            args: args.to_vec(),
+        };
+        server.start();
+        Some(server)
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub(crate) fn start(&mut self) {
+        let log = std::fs::File::create(self.path("mariadbd.log")).expect("log file");
+        let child = Command::new(&self.binary)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.path("data").display()))
+            .arg(format!("--socket={}", self.path("sock").display()))
+            .arg(format!("--pid-file={}", self.path("pid").display()))
+            .arg(format!("--port={}", self.port))
+            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin"])
+            .args(["--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M"])
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn mariadbd");
+        self.child = Some(child);
+        poll_until(
+            Duration::from_secs(30),
+            "mariadbd to accept connections",
+            || {
+                if self.try_sql("SELECT 1") {
+                    Ok(())
+                } else {
+                    Err(self.log())
+                }
+            },
+        );
+    }
+
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs `sql` as root over the socket; panics if it fails.
+    pub(crate) fn sql(&self, sql: &str) {
+        assert!(self.try_sql(sql), "{sql}\n{}", self.log());
+    }
+
+    fn try_sql(&self, sql: &str) -> bool {
+        Command::new("mysql")
+            .arg(format!("--socket={}", self.path("sock").display()))
+            .args(["-uroot", "-e", sql])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.path("mariadbd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A PostgreSQL cluster of the test's own, listening on 127.0.0.1 and on a socket in its
+/// directory; the superuser is `postgres`.
+pub(crate) struct PrivatePostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    /// Run the server tools as `postgres` (the test runs as root).
+    as_postgres: bool,
+}
+
+impl PrivatePostgres {
+    /// `initdb`, then `files` copied into the data directory (certificates and keys,
+    /// owned by the server's user, 0600), `conf` appended to postgresql.conf, `hba` as
+    /// pg_hba.conf (after a `local` trust line for the test's own psql), and a start.
+    pub(crate) fn install(conf: &str, hba: &str, files: &[&Path]) -> Option<PrivatePostgres> {
+        let initdb = require_binary("initdb")?;
+        let bin = initdb.parent().expect("bin dir").to_path_buf();
+        require_binary("psql")?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let as_postgres = rustix::process::geteuid().is_root();
+        let cluster = PrivatePostgres {
+            bin,
+            dir,
+            port: free_addr().port(),
+            as_postgres,
+        };
+        let data = cluster.data();
+        cluster.own(cluster.dir.path());
+        cluster.run(
+            "initdb",
+            &[
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-D",
+                &data.display().to_string(),
+            ],
+        );
+        for file in files {
+            let copied = data.join(file.file_name().expect("file name"));
+            std::fs::copy(file, &copied).expect("copy into the cluster");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&copied, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+        }
+        let settings = format!(
+            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\nfsync = off\nshared_buffers = 16MB\n{conf}\n",
+            cluster.port,
+            cluster.dir.path().display()
+        );
+        append(&data.join("postgresql.conf"), &settings);
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("local all all trust\n{hba}\n"),
+        )
+        .expect("write pg_hba.conf");
+        cluster.own(cluster.dir.path());
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-l",
+                &cluster
+                    .dir
+                    .path()
+                    .join("postgres.log")
+                    .display()
+                    .to_string(),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        );
+        Some(cluster)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `sql` as `postgres` over the socket; panics if it fails.
+    pub(crate) fn sql(&self, sql: &str) {
+        let output = Command::new("psql")
+            .args([
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .arg("-h")
+            .arg(self.dir.path())
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    fn own(&self, path: &Path) {
+        if self.as_postgres {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(path)
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "chown postgres {}", path.display());
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        };
+        let output = command
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("run {tool}: {e}"));
+        assert!(
+            output.status.success(),
+            "{tool} {args:?}: {}{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data().display().to_string();
+        let program = self.bin.join("pg_ctl");
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    file.write_all(text.as_bytes()).expect("append");
+}
