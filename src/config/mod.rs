@@ -5,6 +5,7 @@
 //! every error at once, each with the file, line, column and key path.
 
 mod database_tls;
+mod escalation;
 pub mod host;
 pub mod raw;
 mod tls;
@@ -271,6 +272,8 @@ pub struct WebConfig {
     pub shutdown_timeout: Duration,
     /// HTTPS (and client certificates) on the listener; plain HTTP when `None`.
     pub tls: Option<WebTls>,
+    /// Where people reach lookout (the base of ack links), without a trailing `/`.
+    pub external_url: Option<String>,
 }
 
 /// Credentials an inbound request must present (Alertmanager's `http_config`).
@@ -370,5 +373,14 @@ pub struct Retention {
 
 #[derive(Debug, Clone)]
 pub struct Receiver {
+    pub channels: Vec<String>,
+    /// While an incident of this receiver fires unacknowledged, each step sends it to
+    /// more channels once, `after` its first notification; in increasing order.
+    pub escalate: Vec<EscalationStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationStep {
+    pub after: Duration,
     pub channels: Vec<String>,
 }

@@ -39,6 +39,7 @@ pub struct RawWeb {
     pub max_connections: Option<u32>,
     pub shutdown_timeout: Option<String>,
     pub tls: Option<RawWebTls>,
+    pub external_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,6 +161,16 @@ pub struct RawRetention {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReceiver {
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub escalate: Vec<RawEscalationStep>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEscalationStep {
+    pub after: Option<String>,
     #[serde(default)]
     pub channels: Vec<String>,
 }

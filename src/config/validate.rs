@@ -51,13 +51,25 @@ impl Checker<'_> {
             .filter_map(|(name, ch)| Some((name.clone(), Channel::validate(name, ch, self)?)))
             .collect::<BTreeMap<_, _>>();
         let receivers = self.receivers(&raw.receivers, &raw.channels);
+        let web = self.web(&raw.web);
+        if web.external_url.is_none()
+            && let Some(name) = receivers
+                .iter()
+                .find(|(_, r)| !r.escalate.is_empty())
+                .map(|(n, _)| n)
+        {
+            self.error(
+                &join(&join("receivers", name), "escalate"),
+                "an escalating receiver needs `web.external_url` (the base of its ack links)",
+            );
+        }
         Config {
             source: None,
             listen: self.listen(raw.top.listen.as_deref()),
             timezone: self.timezone(raw.top.timezone.as_deref()),
             state_dir: PathBuf::from(raw.top.state_dir.as_deref().unwrap_or("./lookout-data")),
             log: self.log(&raw.log),
-            web: self.web(&raw.web),
+            web,
             host: self.host(&raw.host),
             databases,
             queries,
@@ -210,6 +222,7 @@ impl Checker<'_> {
                 bounds::SHUTDOWN_TIMEOUT,
             ),
             tls: raw.tls.as_ref().and_then(|tls| self.web_tls(tls)),
+            external_url: self.external_url(raw.external_url.as_deref()),
         }
     }
 
@@ -550,10 +563,12 @@ impl Checker<'_> {
                     );
                 }
             }
+            let escalate = self.escalation(&path, &receiver.escalate, channels);
             out.insert(
                 name.clone(),
                 Receiver {
                     channels: receiver.channels.clone(),
+                    escalate,
                 },
             );
         }

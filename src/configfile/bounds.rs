@@ -51,6 +51,8 @@ pub const RETRY_INITIAL: Span = span(POSITIVE, DAY);
 /// `channels.*.retry.max`.
 pub const RETRY_MAX: Span = span(POSITIVE, DAY);
 /// `relay.dedupe_window`: 0 turns deduplication off; delivered rows are kept 7 days.
+/// `receivers.*.escalate[].after`.
+pub const ESCALATE_AFTER: Span = span(POSITIVE, 7 * DAY);
 pub const DEDUPE_WINDOW: Span = span(Duration::ZERO, 7 * DAY);
 /// `relay.rate_limit_pause`: at least a second, or a rate-limited robot is hammered.
 pub const RATE_LIMIT_PAUSE: Span = span(Duration::from_secs(1), DAY);

@@ -144,10 +144,10 @@ impl Relay {
                     .unwrap_or_else(|| "still opening".to_owned()),
             ));
         };
-        let channels = config
+        let (channels, escalates) = config
             .receivers
             .get(receiver)
-            .map(|r| r.channels.clone())
+            .map(|r| (r.channels.clone(), !r.escalate.is_empty()))
             .unwrap_or_default();
         let now = now_ms();
         let window = i64::try_from(config.relay.dedupe_window.as_millis()).unwrap_or(i64::MAX / 4);
@@ -162,6 +162,8 @@ impl Relay {
                 channels: channels.clone(),
                 received_at_ms: now,
                 dedupe_since_ms: now - window,
+                escalates,
+                firing: notification.status == crate::alert::Status::Firing,
             })
             .await?;
         if matches!(accepted, Accepted::Stored { .. }) {

@@ -16,7 +16,7 @@ use super::Error;
 use crate::alert::Notification;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Sends older than this are forgotten (no rate window is longer).
 const SENDS_KEPT_MS: i64 = 3_600_000;
@@ -35,6 +35,10 @@ pub struct NewNotification {
     pub received_at_ms: i64,
     /// A notification with the same key accepted after this time is a duplicate.
     pub dedupe_since_ms: i64,
+    /// Its receiver escalates: the notification opens, updates or resolves an incident.
+    pub escalates: bool,
+    /// Its status is firing (else resolved).
+    pub firing: bool,
 }
 
 /// What `accept` did.
@@ -58,6 +62,8 @@ pub struct Delivery {
     pub sent_parts: Vec<String>,
     /// The channel answered "too long" before: render smaller.
     pub too_long: bool,
+    /// The escalating incident this notification belongs to (its ack link), if any.
+    pub incident_id: Option<i64>,
 }
 
 /// Per-channel counts for metrics and the status page.
@@ -112,7 +118,7 @@ macro_rules! due_query {
     ($unblocked:ident) => {
         concat!(
             "SELECT d.id, d.notification_id, d.channel, n.receiver, n.payload, d.attempts,
-                    n.received_at_ms, d.sent_parts, d.too_long
+                    n.received_at_ms, d.sent_parts, d.too_long, n.incident_id
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id
              WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at_ms <= ?2
                AND d.digest_id IS NULL AND d.id > ?3 AND ",
@@ -280,6 +286,7 @@ impl Outbox {
                         .map(str::to_owned)
                         .collect(),
                     too_long: r.get(8)?,
+                    incident_id: r.get(9)?,
                 });
             }
             Ok(out)
@@ -656,7 +663,9 @@ fn prune_batch(
             "SELECT d.notification_id, MIN(d.created_at_ms),
                     (SELECT octet_length(n.payload) FROM notifications n WHERE n.id = d.notification_id)
              FROM deliveries d
-             WHERE d.notification_id > ?1 GROUP BY d.notification_id
+             WHERE d.notification_id > ?1
+               AND d.notification_id NOT IN (SELECT notification_id FROM incidents WHERE state <> 'resolved')
+             GROUP BY d.notification_id
              HAVING SUM(d.state = 'pending') = 0 AND (?2 OR SUM(d.state = 'dead') = 0)
              ORDER BY d.notification_id LIMIT ?3",
         )?
@@ -851,6 +860,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
             );",
         )?;
     }
+    if version < 4 {
+        incidents::migrate_v4(&tx)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -989,6 +1001,9 @@ fn insert(
             n.incident
         ])?;
     }
+    if n.escalates {
+        incidents::record(tx, id, n)?;
+    }
     Ok(Accepted::Stored {
         id,
         deliveries: n.channels.len(),
@@ -996,6 +1011,8 @@ fn insert(
 }
 
 mod digests;
+mod incidents;
 pub use digests::StoredDigest;
+pub use incidents::{Acked, IncidentPage, OpenIncident};
 #[cfg(test)]
 mod tests;

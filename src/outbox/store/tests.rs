@@ -18,6 +18,8 @@ fn with_payload(key: &str, channels: &[&str], at: i64, payload: String) -> NewNo
         channels: channels.iter().map(|c| (*c).to_owned()).collect(),
         received_at_ms: at,
         dedupe_since_ms: at - 600_000,
+        escalates: false,
+        firing: true,
     }
 }
 
@@ -635,4 +637,125 @@ async fn age_pruning_takes_a_large_backlog_in_batches() {
     let left = outbox.due("a", 2_000_000, 10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, pending.id, "a pending row is never pruned");
+}
+
+fn escalating(key: &str, firing: bool, at: i64) -> NewNotification {
+    NewNotification {
+        incident: "db-down".to_owned(),
+        escalates: true,
+        firing,
+        ..new(key, &["chat"], at)
+    }
+}
+
+#[tokio::test]
+async fn an_incident_opens_on_firing_steps_once_and_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    outbox.accept(escalating("f1", true, 1_000)).await.unwrap();
+    outbox.accept(escalating("f2", true, 2_000)).await.unwrap();
+    let open = outbox.open_incidents().await.unwrap();
+    assert_eq!(open.len(), 1, "a repeat updates the open incident");
+    let id = open[0].id;
+    assert_eq!(open[0].opened_at_ms, 1_000);
+
+    assert!(
+        outbox
+            .fire_step(id, 0, vec!["voice".into()], 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !outbox
+            .fire_step(id, 0, vec!["voice".into()], 5_001)
+            .await
+            .unwrap(),
+        "a step fires at most once"
+    );
+    assert!(
+        !outbox
+            .fire_step(id, 2, vec!["voice".into()], 5_002)
+            .await
+            .unwrap(),
+        "steps fire in order"
+    );
+    let voice = outbox.due("voice", 6_000, 10).await.unwrap();
+    assert_eq!(voice.len(), 1);
+    assert_eq!(voice[0].incident_id, Some(id));
+    let page = outbox.incident(id).await.unwrap().unwrap();
+    assert_eq!(page.escalations, vec![(0, 5_000)]);
+    assert!(page.payload.contains("firing"));
+
+    outbox.accept(escalating("r1", false, 7_000)).await.unwrap();
+    assert!(outbox.open_incidents().await.unwrap().is_empty());
+    assert!(
+        !outbox
+            .fire_step(id, 1, vec!["voice".into()], 8_000)
+            .await
+            .unwrap(),
+        "a resolved incident escalates no further"
+    );
+    assert_eq!(outbox.ack(id, None, 8_000).await.unwrap(), Acked::Resolved);
+
+    outbox.accept(escalating("f3", true, 9_000)).await.unwrap();
+    let again = outbox.open_incidents().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].id, id, "firing after resolution is a new incident");
+    assert_eq!(again[0].steps_done, 0);
+}
+
+#[tokio::test]
+async fn an_ack_stops_escalation_and_holds_until_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    outbox.accept(escalating("f1", true, 1_000)).await.unwrap();
+    let id = outbox.open_incidents().await.unwrap()[0].id;
+    assert_eq!(
+        outbox.ack(id, Some("li".into()), 2_000).await.unwrap(),
+        Acked::Now
+    );
+    assert_eq!(
+        outbox.ack(id, None, 3_000).await.unwrap(),
+        Acked::Already {
+            by: Some("li".into()),
+            at_ms: Some(2_000)
+        }
+    );
+    assert!(
+        !outbox
+            .fire_step(id, 0, vec!["voice".into()], 4_000)
+            .await
+            .unwrap()
+    );
+    outbox.accept(escalating("f2", true, 5_000)).await.unwrap();
+    let open = outbox.open_incidents().await.unwrap();
+    assert!(open[0].acked, "a repeat keeps the ack");
+    assert_eq!(outbox.ack(999, None, 6_000).await.unwrap(), Acked::Unknown);
+    outbox.accept(escalating("r1", false, 7_000)).await.unwrap();
+    assert_eq!(outbox.prune_incidents(7_001).await.unwrap(), 1);
+    assert_eq!(outbox.incident(id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn incidents_survive_reopening_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    outbox.accept(escalating("f1", true, 1_000)).await.unwrap();
+    let id = outbox.open_incidents().await.unwrap()[0].id;
+    assert!(
+        outbox
+            .fire_step(id, 0, vec!["voice".into()], 2_000)
+            .await
+            .unwrap()
+    );
+    drop(outbox);
+    let outbox = Outbox::open(dir.path()).unwrap();
+    let open = outbox.open_incidents().await.unwrap();
+    assert_eq!(open[0].steps_done, 1, "the fired step is remembered");
+    assert!(
+        !outbox
+            .fire_step(id, 0, vec!["voice".into()], 3_000)
+            .await
+            .unwrap()
+    );
 }
