@@ -36,6 +36,8 @@ pub struct NotificationView {
     pub common_labels: BTreeMap<String, String>,
     pub common_annotations: BTreeMap<String, String>,
     pub external_url: String,
+    /// The incident's ack link (escalating receivers, firing messages); empty otherwise.
+    pub ack_url: String,
     /// The common alert name, or the first alert's.
     pub alertname: String,
     /// The common severity, or the most severe one present.
@@ -152,6 +154,7 @@ pub fn build(n: &Notification, tz: Tz, now: DateTime<Utc>) -> NotificationView {
         common_labels: n.common_labels.clone(),
         common_annotations: n.common_annotations.clone(),
         external_url: n.external_url.clone(),
+        ack_url: String::new(),
         alertname: n
             .common_labels
             .get("alertname")
@@ -308,6 +311,7 @@ impl Digest {
             common_labels: BTreeMap::new(),
             common_annotations: BTreeMap::new(),
             external_url: self.external_url,
+            ack_url: String::new(),
             alertname,
             severity_icon: icon(
                 if firing {

@@ -7,8 +7,11 @@
 //! | `GET /-/ready` | [`health::ready`] |
 //! | `POST /-/reload` | [`health::reload`] (guarded by `web.auth`) |
 //! | `POST /alertmanager/{receiver}` | [`webhook::receive`] (guarded by `web.auth`) |
+//! | `GET /ack/{token}` | [`ack::show`] (the token is the credential) |
+//! | `POST /ack/{token}` | [`ack::acknowledge`] |
 //! | `GET /` | [`status::page`] |
 
+pub mod ack;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -37,6 +40,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/alertmanager/{receiver}",
             post(webhook::receive).layer(DefaultBodyLimit::disable()),
         )
+        .route("/ack/{token}", get(ack::show).post(ack::acknowledge))
         .route("/", get(status::page))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(max_body))

@@ -96,6 +96,31 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
         ),
         None => (Vec::new(), Vec::new()),
     };
+    let incidents: Vec<_> = match &dispatcher {
+        Some(d) => d.outbox().open_incidents().await.unwrap_or_default(),
+        None => Vec::new(),
+    }
+    .into_iter()
+    .map(|i| {
+        let now = Utc::now().timestamp_millis();
+        let steps = config.receivers.get(&i.receiver).map(|r| r.escalate.as_slice()).unwrap_or_default();
+        let next = match steps.get(i.steps_done) {
+            Some(step) if !i.acked => format!(
+                "{} at +{} ({})",
+                i.steps_done + 1,
+                humantime::format_duration(step.after),
+                step.channels.join(", ")
+            ),
+            _ => "—".to_owned(),
+        };
+        let age = std::time::Duration::from_secs(u64::try_from((now - i.opened_at_ms) / 1000).unwrap_or(0));
+        context! {
+            summary => i.summary, receiver => i.receiver, next,
+            age => humantime::format_duration(age).to_string(),
+            acked => if i.acked { format!("{} {}", i.acked_by.unwrap_or_default(), time(i.acked_at_ms)) } else { "no".to_owned() },
+        }
+    })
+    .collect();
     let rows = |rows: Vec<Row>| -> Vec<_> {
         rows.into_iter()
             .map(|r| {
@@ -109,22 +134,38 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
     };
     render(
         &config,
-        queries,
-        channels,
-        rows(dead_letters),
-        rows(recent),
+        Tables {
+            queries,
+            channels,
+            incidents,
+            dead_letters: rows(dead_letters),
+            recent: rows(recent),
+        },
         state.relay().open_error(),
     )
 }
 
-fn render(
-    config: &Config,
+/// The page's tables, rendered rows.
+struct Tables {
     queries: Vec<minijinja::Value>,
     channels: Vec<minijinja::Value>,
+    incidents: Vec<minijinja::Value>,
     dead_letters: Vec<minijinja::Value>,
     recent: Vec<minijinja::Value>,
+}
+
+fn render(
+    config: &Config,
+    tables: Tables,
     outbox_error: Option<String>,
 ) -> Result<Html<String>, Error> {
+    let Tables {
+        queries,
+        channels,
+        incidents,
+        dead_letters,
+        recent,
+    } = tables;
     let template = TEMPLATES
         .get_template("status.html")
         .map_err(|error| Error::Internal(error.to_string()))?;
@@ -138,7 +179,8 @@ fn render(
             host_enabled => config.host.enabled,
             databases => config.databases.keys().cloned().collect::<Vec<_>>(),
             receivers => config.receivers.keys().cloned().collect::<Vec<_>>(),
-            queries, channels, dead_letters, recent, outbox_error,
+            escalating => config.receivers.values().any(|r| !r.escalate.is_empty()),
+            queries, channels, incidents, dead_letters, recent, outbox_error,
         })
         .map(Html)
         .map_err(|error| Error::Internal(error.to_string()))

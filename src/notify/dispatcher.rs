@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::Outcome;
+use super::ack::AckKey;
 use super::metrics::{ChannelGauges, RelayMetrics, Snapshot};
 use super::ratelimit::Window;
 use super::retention::Retention;
@@ -35,6 +36,7 @@ use crate::outbox::{Delivery, Outbox};
 use crate::shutdown::Shutdown;
 
 mod digest;
+mod escalation;
 
 /// A digest waits at most this long for its full part budget.
 const DIGEST_PATIENCE_MS: i64 = 10_000;
@@ -65,6 +67,8 @@ pub struct Dispatcher {
     /// answer webhooks and scrapes), so a storm's peak does not grow with the number of
     /// channels. Sending, the slow part, stays concurrent.
     rendering: tokio::sync::Mutex<()>,
+    /// Signs ack links; `None` if `state_dir/ack.key` could not be read or made.
+    ack: Option<AckKey>,
     shutdown: Shutdown,
 }
 
@@ -89,6 +93,7 @@ impl Dispatcher {
         metrics: RelayMetrics,
         shutdown: Shutdown,
     ) -> Arc<Dispatcher> {
+        let channels_dir = channels.config().state_dir.clone();
         let dispatcher = Arc::new(Dispatcher {
             outbox,
             channels: ArcSwap::new(channels),
@@ -98,6 +103,7 @@ impl Dispatcher {
             wake: Mutex::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
             rendering: tokio::sync::Mutex::new(()),
+            ack: load_ack_key(&channels_dir),
             shutdown,
         });
         let configured: Vec<Channel> = dispatcher
@@ -113,7 +119,33 @@ impl Dispatcher {
         }
         dispatcher.spawn_workers();
         tokio::spawn(Arc::clone(&dispatcher).refresh_gauges());
+        tokio::spawn(Arc::clone(&dispatcher).escalate());
         dispatcher
+    }
+
+    /// The ack link of incident `id`, when its receiver escalates and links can be made.
+    pub fn ack_url(
+        &self,
+        config: &crate::config::Config,
+        receiver: &str,
+        id: i64,
+    ) -> Option<String> {
+        let escalates = config
+            .receivers
+            .get(receiver)
+            .is_some_and(|r| !r.escalate.is_empty());
+        let base = config.web.external_url.as_deref()?;
+        let key = self.ack.as_ref()?;
+        escalates.then(|| format!("{base}/ack/{}", key.token(id)))
+    }
+
+    /// The incident an ack token names, if lookout made the token.
+    pub fn verify_ack(&self, token: &str) -> Option<i64> {
+        self.ack.as_ref()?.verify(token)
+    }
+
+    pub fn metrics(&self) -> &RelayMetrics {
+        &self.metrics
     }
 
     /// Takes new channel settings (reload); starts workers for new channels. Workers of
@@ -387,8 +419,18 @@ impl Dispatcher {
             let (channels, channel) = (Arc::clone(channels), channel.clone());
             let payload = std::mem::take(&mut row.payload);
             let (received_at_ms, too_long) = (row.received_at_ms, row.too_long);
+            let ack_url = row
+                .incident_id
+                .and_then(|id| self.ack_url(channels.config(), &row.receiver, id));
             tokio::task::spawn_blocking(move || {
-                prepare_row(&channels, &channel, &payload, received_at_ms, too_long)
+                prepare_row(
+                    &channels,
+                    &channel,
+                    &payload,
+                    received_at_ms,
+                    too_long,
+                    ack_url,
+                )
             })
             .await
             .unwrap_or_else(|error| Err(Outcome::Permanent(format!("rendering failed: {error}"))))
@@ -630,6 +672,14 @@ impl Dispatcher {
     }
 }
 
+fn load_ack_key(state_dir: &std::path::Path) -> Option<AckKey> {
+    AckKey::load_or_create(state_dir)
+        .map_err(|error| {
+            tracing::error!(%error, "cannot read or create the ack key: messages go without ack links and /ack answers 404");
+        })
+        .ok()
+}
+
 /// Parses a stored payload and renders it for `channel`, as of its arrival (so a
 /// re-render after a restart splits identically). CPU- and memory-heavy for large
 /// notifications: runs on a blocking thread, one at a time.
@@ -639,11 +689,16 @@ fn prepare_row(
     payload: &str,
     received_at_ms: i64,
     too_long: bool,
+    ack_url: Option<String>,
 ) -> Result<Vec<Message>, Outcome> {
     let notification = Notification::parse(payload.as_bytes())
         .map_err(|error| Outcome::Permanent(format!("unreadable payload: {error}")))?;
     let at = DateTime::from_timestamp_millis(received_at_ms).unwrap_or_else(Utc::now);
-    let view = view::build(&notification, channels.config().timezone, at);
+    let mut view = view::build(&notification, channels.config().timezone, at);
+    // Only a firing message asks for an ack.
+    if view.firing {
+        view.ack_url = ack_url.unwrap_or_default();
+    }
     drop(notification);
     let options = Options {
         template: None,

@@ -3,6 +3,7 @@
 //! reads from a snapshot the dispatcher refreshes — never from the database.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
 use prometheus_client::collector::Collector;
@@ -56,6 +57,9 @@ pub struct RelayMetrics {
     digests: MetricFamily<Labels, Counter>,
     throttles: MetricFamily<Labels, Counter>,
     dead_letters: MetricFamily<Labels, Counter>,
+    escalations: MetricFamily<Labels, Counter>,
+    acks: MetricFamily<Labels, Counter>,
+    incidents_open: Arc<AtomicI64>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     storage: Arc<ArcSwap<Option<Storage>>>,
 }
@@ -77,6 +81,9 @@ impl RelayMetrics {
             digests: MetricFamily::default(),
             throttles: MetricFamily::default(),
             dead_letters: MetricFamily::default(),
+            escalations: MetricFamily::default(),
+            acks: MetricFamily::default(),
+            incidents_open: Arc::new(AtomicI64::new(0)),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             storage: Arc::new(ArcSwap::from_pointee(None)),
         };
@@ -120,9 +127,20 @@ impl RelayMetrics {
             "Deliveries given up on after a permanent error",
             metrics.dead_letters.clone(),
         );
+        registry.register(
+            "lookout_escalations",
+            "Escalation steps fired, by receiver and step (1 = the first `escalate` entry)",
+            metrics.escalations.clone(),
+        );
+        registry.register(
+            "lookout_acks",
+            "Incidents acknowledged through their ack link, by receiver",
+            metrics.acks.clone(),
+        );
         registry.register_collector(Box::new(Gauges {
             snapshot: Arc::clone(&metrics.snapshot),
             storage: Arc::clone(&metrics.storage),
+            incidents_open: Arc::clone(&metrics.incidents_open),
         }));
         metrics
     }
@@ -136,11 +154,23 @@ impl RelayMetrics {
             drop(self.throttles.get_or_create(&labels));
             drop(self.dead_letters.get_or_create(&labels));
         }
-        for receiver in config.receivers.keys() {
+        for (receiver, r) in &config.receivers {
             drop(
                 self.duplicates
                     .get_or_create(&vec![("receiver", receiver.clone())]),
             );
+            if !r.escalate.is_empty() {
+                drop(
+                    self.acks
+                        .get_or_create(&vec![("receiver", receiver.clone())]),
+                );
+            }
+            for step in 1..=r.escalate.len() {
+                drop(self.escalations.get_or_create(&vec![
+                    ("receiver", receiver.clone()),
+                    ("step", step.to_string()),
+                ]));
+            }
         }
     }
 
@@ -201,6 +231,27 @@ impl RelayMetrics {
             .inc_by(count);
     }
 
+    /// Escalation step `step` (1-based) of an incident of `receiver` fired.
+    pub fn escalated(&self, receiver: &str, step: usize) {
+        self.escalations
+            .get_or_create(&vec![
+                ("receiver", receiver.to_owned()),
+                ("step", step.to_string()),
+            ])
+            .inc();
+    }
+
+    pub fn acked(&self, receiver: &str) {
+        self.acks
+            .get_or_create(&vec![("receiver", receiver.to_owned())])
+            .inc();
+    }
+
+    pub fn set_incidents_open(&self, open: usize) {
+        self.incidents_open
+            .store(i64::try_from(open).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
     /// Replaces the outbox gauges.
     pub fn set_snapshot(&self, snapshot: Snapshot) {
         self.snapshot.store(Arc::new(snapshot));
@@ -220,6 +271,7 @@ impl RelayMetrics {
 struct Gauges {
     snapshot: Arc<ArcSwap<Snapshot>>,
     storage: Arc<ArcSwap<Option<Storage>>>,
+    incidents_open: Arc<AtomicI64>,
 }
 
 /// The storage gauges; none until the outbox was first measured.
@@ -295,7 +347,15 @@ impl Collector for Gauges {
             dead.push(l(), c.dead as f64);
             paused.push(l(), f64::from(u8::from(c.paused)));
         }
-        for family in [up, pending, oldest, dead, paused] {
+        let incidents = Family::gauge(
+            "lookout_incidents_open",
+            "Incidents of escalating receivers that are firing, acknowledged or not",
+        )
+        .with(
+            Vec::new(),
+            self.incidents_open.load(Ordering::Relaxed) as f64,
+        );
+        for family in [up, pending, oldest, dead, paused, incidents] {
             family.encode(&mut encoder)?;
         }
         Ok(())

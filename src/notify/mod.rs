@@ -7,6 +7,7 @@
 //! channels with their templates and open transports), [`ratelimit`], [`retention`],
 //! [`metrics`] and the `render`/`send-test` commands ([`cli`]).
 
+pub mod ack;
 pub mod cli;
 pub mod dispatcher;
 pub mod metrics;

@@ -68,6 +68,11 @@ impl Retention {
                 Ok(removed) => tracing::info!(removed, "pruned old outbox rows"),
                 Err(error) => tracing::warn!(%error, "cannot prune the outbox"),
             }
+            // Resolved incidents are kept as long as delivered rows (their ack pages).
+            let before = now_ms - keep(relay.retention.delivered);
+            if let Err(error) = outbox.prune_incidents(before).await {
+                tracing::warn!(%error, "cannot prune old incidents");
+            }
         }
         let filesystem = match outbox.path().parent() {
             Some(dir) => {

@@ -1,0 +1,111 @@
+//! Ack links: `{web.external_url}/ack/{token}`, where the token names one incident and
+//! carries an HMAC of it under a key generated once into `state_dir/ack.key`. Only a
+//! token lookout made verifies; anything else is "not found", so a link reveals its own
+//! incident and nothing more, and incident ids cannot be guessed into acks.
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+
+use constant_time_eq::constant_time_eq;
+
+use crate::channel::sign::hmac_sha256;
+
+const KEY_FILE: &str = "ack.key";
+/// Bytes of the HMAC a token carries (128 bits).
+const MAC_BYTES: usize = 16;
+
+/// The key ack tokens are signed with.
+#[derive(Clone)]
+pub struct AckKey([u8; 32]);
+
+impl std::fmt::Debug for AckKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AckKey(..)")
+    }
+}
+
+impl AckKey {
+    /// Reads `state_dir/ack.key`, or creates it (mode 0600) from the system's random
+    /// source: links stay valid across restarts, and every installation has its own key.
+    pub fn load_or_create(state_dir: &Path) -> std::io::Result<AckKey> {
+        let path = state_dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                bytes.map(AckKey).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} is not a 64-digit hex key", path.display()),
+                    )
+                })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                file.write_all(hex::encode(key).as_bytes())?;
+                file.sync_all()?;
+                Ok(AckKey(key))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The token for incident `id`: `{id}-{hex mac}`.
+    pub fn token(&self, id: i64) -> String {
+        format!("{id}-{}", hex::encode(self.mac(id)))
+    }
+
+    /// The incident a token names, if lookout made it.
+    pub fn verify(&self, token: &str) -> Option<i64> {
+        let (id, mac) = token.split_once('-')?;
+        let id: i64 = id.parse().ok().filter(|id| *id > 0)?;
+        let mac = hex::decode(mac).ok()?;
+        constant_time_eq(&mac, &self.mac(id)).then_some(id)
+    }
+
+    fn mac(&self, id: i64) -> Vec<u8> {
+        let mut mac = hmac_sha256(&self.0, format!("lookout ack {id}").as_bytes());
+        mac.truncate(MAC_BYTES);
+        mac
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_only_as_made_and_the_key_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = AckKey::load_or_create(dir.path()).unwrap();
+        let token = key.token(42);
+        assert_eq!(key.verify(&token), Some(42));
+        let again = AckKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(again.verify(&token), Some(42), "the key survives a restart");
+        let forged = token.replacen("42-", "43-", 1);
+        assert_eq!(key.verify(&forged), None, "another id with this mac");
+        let mut flipped = token.clone();
+        flipped.pop();
+        flipped.push(if token.ends_with('0') { '1' } else { '0' });
+        assert_eq!(key.verify(&flipped), None);
+        for junk in ["", "42", "-", "42-", "x-00", "0-00", "-1-00"] {
+            assert_eq!(key.verify(junk), None, "{junk}");
+        }
+        let other = AckKey::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
+        assert_eq!(other.verify(&token), None, "another installation's key");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
