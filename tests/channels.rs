@@ -218,7 +218,7 @@ channels:
     access_key_id: LTAI
     access_key_secret: s
     called_show_number: 400-111
-    phone_numbers: ['13800138000', 'call-me']
+    phone_numbers: ['13800138000', 'call-me', '+8613900139000']
     play_times: 4
     volume: 101
     speed: -501
@@ -240,6 +240,7 @@ channels:
     for expected in [
         "t.yaml:6:5: channels.av.called_show_number: `400-111` is not a phone number (digits only)",
         "t.yaml:7:5: channels.av.phone_numbers: `call-me` is not a phone number",
+        "t.yaml:7:5: channels.av.phone_numbers: `+8613900139000`: Aliyun calls numbers without `+`",
         "t.yaml:8:5: channels.av.play_times: must be at most 3 (got 4)",
         "t.yaml:9:5: channels.av.volume: must be at most 100 (got 101)",
         "t.yaml:10:5: channels.av.speed: must be at least -500 (got -501)",

@@ -1557,6 +1557,12 @@ fn aliyun_voice_mock_refuses_what_aliyun_refuses() {
             "permanent",
         ),
         (
+            "CalledNumber",
+            "+8613700137000",
+            "isv.MOBILE_NUMBER_ILLEGAL",
+            "permanent",
+        ),
+        (
             "CalledShowNumber",
             "400-111",
             "isv.DISPLAY_NUMBER_ILLEGAL",

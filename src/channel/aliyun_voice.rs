@@ -21,7 +21,8 @@
 //! Sources, read 2026: "SingleCallByTts - 发送语音验证码或文本转语音类型的语音通知"
 //! (help.aliyun.com/zh/vms/developer-reference/api-dyvmsapi-2017-05-25-singlecallbytts)
 //! and the official SDK (`alibabacloud-dyvmsapi20170525`, `single_call_by_tts_with_options`):
-//! an RPC-style `POST /` to `dyvmsapi.aliyuncs.com` with `CalledNumber` (one number),
+//! an RPC-style `POST /` to `dyvmsapi.aliyuncs.com` with `CalledNumber` (one number,
+//! digits only: mainland numbers as they are, others as country code and number),
 //! `CalledShowNumber` (dedicated mode), `TtsCode`, `TtsParam` (a JSON object of strings),
 //! `PlayTimes` (1–3), `Volume` (0–100) and `Speed` (-500–500) in the query string and no
 //! body. Success is `{"Code": "OK", "CallId": …}`. Aliyun throttles one called number to
@@ -148,6 +149,14 @@ impl ChannelKind for Config {
             );
         }
         sms::check_numbers(path, &raw.phone_numbers, check);
+        for number in raw.phone_numbers.iter().filter(|n| n.starts_with('+')) {
+            check.error(
+                &join(path, "phone_numbers"),
+                format!(
+                    "`{number}`: Aliyun calls numbers without `+` (mainland numbers as they are, others as country code and number)"
+                ),
+            );
+        }
         if let Some(shown) = &raw.called_show_number {
             if shown.trim().is_empty() || !shown.chars().all(|c| c.is_ascii_digit()) {
                 check.error(

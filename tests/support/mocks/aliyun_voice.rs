@@ -6,7 +6,8 @@
 //! help.aliyun.com/zh/vms/the-error-code-list):
 //!
 //! * `CalledNumber` and `TtsCode` are required (`MissingCalledNumber`, `MissingTtsCode`,
-//!   gateway refusals); one called number, digits (`isv.MOBILE_NUMBER_ILLEGAL`);
+//!   gateway refusals); one called number, digits without `+`
+//!   (`isv.MOBILE_NUMBER_ILLEGAL`);
 //!   `CalledShowNumber`, when sent, digits (`isv.DISPLAY_NUMBER_ILLEGAL`).
 //! * `TtsParam`, when sent, a JSON object of strings (`isv.INVALID_PARAMETERS`), the
 //!   variables less than 250 characters together (`isv.PARAM_LENGTH_LIMIT`; a limit per
@@ -118,7 +119,8 @@ impl AliyunVoice {
         let tts_code = params
             .required("TtsCode")
             .map_err(|error| self.gateway.refuse(req, &error))?;
-        if !valid_number(&called_number) {
+        // Digits only: mainland numbers as they are, others as country code and number.
+        if !valid_number(&called_number) || called_number.starts_with('+') {
             return Err(refuse(
                 "isv.MOBILE_NUMBER_ILLEGAL",
                 &format!("号码格式非法: {called_number}"),
