@@ -101,8 +101,9 @@ pub(super) fn param(
     })
 }
 
-/// How `render` shows an SMS or a call: its template variables as the provider receives them
-/// (`label` is the provider's parameter name), which is what counts against its limits.
+/// How `render` shows an SMS or a call: its template variables as the provider receives
+/// them (`label` is the provider's parameter name), which is what counts against its
+/// limits.
 pub(super) fn show(message: &Message, label: &str) -> Shown {
     let params = message
         .payload
