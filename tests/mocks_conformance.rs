@@ -1,5 +1,5 @@
-//! The channel conformance table: every channel kind — DingTalk, WeCom, Aliyun SMS,
-//! Tencent SMS — is driven through the same cases against its verifying mock
+//! The channel conformance table: every HTTP channel kind — DingTalk, WeCom, Feishu,
+//! Aliyun and Tencent SMS, Aliyun and Tencent voice calls — is driven through the same cases against its verifying mock
 //! (`support::mocks`) by lookout's real sender ([`lookout_send`]: the channel configured
 //! as a user would, its message built, signed, sent and classified by
 //! `notify::send::Channels`). Wrong credentials are configured; oversize content, which
@@ -22,7 +22,8 @@ use std::sync::Arc;
 use lookout::alert::{Notification, view};
 use lookout::channel::sign::SignedRequest;
 use lookout::channel::{
-    Options, Outcome, aliyun_sms as aliyun, dingtalk, feishu, tencent_sms as tencent, wecom,
+    Options, Outcome, aliyun_sms as aliyun, aliyun_voice, dingtalk, feishu, tencent_sms as tencent,
+    tencent_voice, wecom,
 };
 use lookout::config::{Sources, parse_str};
 use lookout::notify::send::Channels;
@@ -30,8 +31,8 @@ use serde_json::{Value, json};
 
 use support::http::{Response, read_response};
 use support::mocks::{
-    AliyunSmsMock, DingTalkMock, FeishuMock, Misbehave, MockServer, TencentSmsMock, Times,
-    WeComMock,
+    AliyunSmsMock, AliyunVoiceMock, DingTalkMock, FeishuMock, Misbehave, MockServer,
+    TencentSmsMock, TencentVoiceMock, Times, WeComMock,
 };
 
 const DINGTALK_TOKEN: &str = "robot-token-1";
@@ -56,6 +57,8 @@ enum Kind {
     Feishu,
     Aliyun,
     Tencent,
+    AliyunVoice,
+    TencentVoice,
 }
 
 /// A channel under test: its kind and its running mock.
@@ -65,6 +68,8 @@ enum Rig {
     Feishu(FeishuMock),
     Aliyun(AliyunSmsMock),
     Tencent(TencentSmsMock),
+    AliyunVoice(AliyunVoiceMock),
+    TencentVoice(TencentVoiceMock),
 }
 
 impl Rig {
@@ -77,6 +82,10 @@ impl Rig {
             Kind::Feishu => Rig::Feishu(FeishuMock::start(FEISHU_TOKEN, Some(FEISHU_SECRET))),
             Kind::Aliyun => Rig::Aliyun(AliyunSmsMock::start(ALIYUN_AK, ALIYUN_SECRET)),
             Kind::Tencent => Rig::Tencent(TencentSmsMock::start(TENCENT_ID, TENCENT_KEY)),
+            Kind::AliyunVoice => Rig::AliyunVoice(AliyunVoiceMock::start(ALIYUN_AK, ALIYUN_SECRET)),
+            Kind::TencentVoice => {
+                Rig::TencentVoice(TencentVoiceMock::start(TENCENT_ID, TENCENT_KEY))
+            }
         }
     }
 
@@ -87,6 +96,8 @@ impl Rig {
             Rig::Feishu(_) => Kind::Feishu,
             Rig::Aliyun(_) => Kind::Aliyun,
             Rig::Tencent(_) => Kind::Tencent,
+            Rig::AliyunVoice(_) => Kind::AliyunVoice,
+            Rig::TencentVoice(_) => Kind::TencentVoice,
         }
     }
 
@@ -97,6 +108,8 @@ impl Rig {
             Rig::Feishu(mock) => mock,
             Rig::Aliyun(mock) => mock,
             Rig::Tencent(mock) => mock,
+            Rig::AliyunVoice(mock) => mock,
+            Rig::TencentVoice(mock) => mock,
         }
     }
 
@@ -110,6 +123,8 @@ impl Rig {
             Rig::Feishu(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
             Rig::Aliyun(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
             Rig::Tencent(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
+            Rig::AliyunVoice(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
+            Rig::TencentVoice(mock) => mock.set_rate_limit(budget, minute, Duration::ZERO),
         }
     }
 
@@ -122,11 +137,14 @@ impl Rig {
     }
 
     /// Refuses template variables longer than the provider's documented limit (Aliyun
-    /// 35 characters; Tencent 20, lookout's bound for the account types it allows).
+    /// 35 characters; Tencent 20, lookout's bound for the account types it allows; voice
+    /// calls 20, lookout's bound for a variable read aloud).
     fn provider_lengths(&self) {
         match self {
             Rig::Aliyun(mock) => mock.set_max_param_chars(Some(35)),
             Rig::Tencent(mock) => mock.set_max_param_chars(Some(20)),
+            Rig::AliyunVoice(mock) => mock.set_max_param_chars(Some(20)),
+            Rig::TencentVoice(mock) => mock.set_max_param_chars(Some(20)),
             Rig::DingTalk(_) | Rig::WeCom(_) | Rig::Feishu(_) => {}
         }
     }
@@ -146,6 +164,14 @@ impl Rig {
             Kind::Tencent => {
                 Misbehave::err_code("RequestLimitExceeded", "请求的次数超过了频率限制。")
             }
+            Kind::AliyunVoice => Misbehave::err_code(
+                "Throttling.User",
+                "Request was denied due to user flow control.",
+            ),
+            Kind::TencentVoice => Misbehave::err_code(
+                "LimitExceeded.DeliveryFrequencyLimit",
+                "下发语音消息时命中频率限制策略",
+            ),
         }
     }
 
@@ -160,6 +186,11 @@ impl Rig {
                 "FailedOperation.SignatureIncorrectOrUnapproved",
                 "签名未审批或格式错误",
             ),
+            Kind::AliyunVoice => Misbehave::err_code("isv.TTS_TEMPLATE_ILLEGAL", "TTS模板不合法"),
+            Kind::TencentVoice => Misbehave::err_code(
+                "FailedOperation.TemplateIncorrectOrUnapproved",
+                "模板未审核或请求的内容与审核通过的模板内容不匹配",
+            ),
         }
     }
 
@@ -169,8 +200,8 @@ impl Rig {
             Kind::DingTalk => "310000",
             Kind::WeCom => "93000",
             Kind::Feishu => "19021",
-            Kind::Aliyun => "SignatureDoesNotMatch",
-            Kind::Tencent => "AuthFailure.SignatureFailure",
+            Kind::Aliyun | Kind::AliyunVoice => "SignatureDoesNotMatch",
+            Kind::Tencent | Kind::TencentVoice => "AuthFailure.SignatureFailure",
         }
     }
 
@@ -182,6 +213,8 @@ impl Rig {
             Kind::Feishu => "19036",
             Kind::Aliyun => "isv.PARAM_LENGTH_LIMIT",
             Kind::Tencent => "InvalidParameterValue.TemplateParameterLengthLimit",
+            Kind::AliyunVoice => "isv.PARAM_LENGTH_LIMIT",
+            Kind::TencentVoice => "InvalidParameterValue.ContentLengthLimit",
         }
     }
 }
@@ -403,6 +436,28 @@ fn table() -> Vec<Case> {
                             format!("{accepted} SMS, summary of {summary:?} chars")
                         })
                     }
+                    // One call; the summary read aloud is cut to 20 characters.
+                    Rig::AliyunVoice(mock) => {
+                        let calls = mock.calls();
+                        let summary = calls
+                            .first()
+                            .and_then(|c| c.tts_param.as_ref())
+                            .and_then(|p| p.get("summary"))
+                            .map(|s| s.chars().count());
+                        ensure(accepted == 1 && summary == Some(20), || {
+                            format!("{accepted} call(s), summary of {summary:?} chars")
+                        })
+                    }
+                    Rig::TencentVoice(mock) => {
+                        let calls = mock.calls();
+                        let summary = calls
+                            .first()
+                            .and_then(|c| c.template_params.get(1))
+                            .map(|s| s.chars().count());
+                        ensure(accepted == 1 && summary == Some(20), || {
+                            format!("{accepted} call(s), summary of {summary:?} chars")
+                        })
+                    }
                 }
             },
         },
@@ -480,6 +535,16 @@ fn lookout_send(rig: &Rig, message: Message) -> Outcome {
             mock.endpoint(),
             if wrong { "wrong-key" } else { TENCENT_KEY }
         ),
+        Rig::AliyunVoice(mock) => format!(
+            "type: aliyun_voice, endpoint: 'http://{}', access_key_id: {ALIYUN_AK}, access_key_secret: {}, called_show_number: '4001112222', tts_code: TTS_10001, tts_params: {{ name: '{{{{ alertname }}}}', summary: '{{{{ alerts[0].summary }}}}' }}, phone_numbers: ['{PHONE}'], play_times: 2",
+            mock.endpoint(),
+            if wrong { "wrong-secret" } else { ALIYUN_SECRET }
+        ),
+        Rig::TencentVoice(mock) => format!(
+            "type: tencent_voice, endpoint: 'http://{}', secret_id: {TENCENT_ID}, secret_key: {}, voice_sdk_app_id: '1400006666', template_id: '4356', template_params: ['{{{{ alertname }}}}', '{{{{ alerts[0].summary }}}}'], phone_numbers: ['+86{PHONE}'], play_times: 2",
+            mock.endpoint(),
+            if wrong { "wrong-key" } else { TENCENT_KEY }
+        ),
     };
     let yaml = format!(
         "channels:\n  c: {{ {channel}, timeout: {}ms }}\n",
@@ -530,7 +595,8 @@ fn notification(alerts: usize) -> Notification {
 
 /// Replaces the content of a built message's payload with one too large for the
 /// provider: a 26,000-byte DingTalk body, 4,097 bytes of WeCom markdown, a 26,000-byte
-/// Feishu card, a 36-character Aliyun variable, a 13-character Tencent variable.
+/// Feishu card, a 36-character Aliyun variable, a 13-character Tencent variable, 250
+/// characters of Aliyun voice variables, 351 of Tencent voice variables.
 fn blow_up(kind: Kind, payload: &mut Value) {
     match kind {
         Kind::DingTalk => payload["markdown"]["text"] = json!("磁盘告警 ".repeat(2000)),
@@ -538,6 +604,8 @@ fn blow_up(kind: Kind, payload: &mut Value) {
         Kind::Feishu => payload["card"]["elements"][0]["content"] = json!("飞书告警 ".repeat(2000)),
         Kind::Aliyun => payload["params"]["alert"] = json!("磁".repeat(36)),
         Kind::Tencent => payload["params"][0] = json!("磁".repeat(13)),
+        Kind::AliyunVoice => payload["params"]["name"] = json!("磁".repeat(250)),
+        Kind::TencentVoice => payload["params"][0] = json!("磁".repeat(351)),
     }
 }
 
@@ -626,6 +694,16 @@ fn aliyun_sms_passes_the_conformance_table() {
 #[test]
 fn tencent_sms_passes_the_conformance_table() {
     run_table(Kind::Tencent, lookout_send);
+}
+
+#[test]
+fn aliyun_voice_passes_the_conformance_table() {
+    run_table(Kind::AliyunVoice, lookout_send);
+}
+
+#[test]
+fn tencent_voice_passes_the_conformance_table() {
+    run_table(Kind::TencentVoice, lookout_send);
 }
 
 /// DingTalk: the signature must be fresh, correct and percent-encoded exactly once; the
@@ -1343,6 +1421,406 @@ fn tencent_mock_refuses_what_tencent_refuses() {
     );
     assert_eq!(mock.rate_limited_count(), 1);
     assert_eq!(mock.max_in_any_window(Duration::from_secs(60)), 2);
+}
+
+fn call<'a>(
+    number: &'a str,
+    params: &'a BTreeMap<String, String>,
+) -> aliyun_voice::SingleCallByTts<'a> {
+    aliyun_voice::SingleCallByTts {
+        called_number: number,
+        called_show_number: Some("4001112222"),
+        tts_code: "TTS_10001",
+        tts_param: params,
+        play_times: Some(2),
+        volume: Some(80),
+        speed: None,
+    }
+}
+
+/// Aliyun voice: the SMS gateway's checks (signature, nonce, AccessKey, action) in front
+/// of SingleCallByTts's own — required parameters, one valid number, the caller ID, TTS
+/// variables (strings, under 250 characters together, no URL), the call options — and
+/// per-number flow control, each answered with the documented code and classified by
+/// lookout as the service means it.
+#[test]
+fn aliyun_voice_mock_refuses_what_aliyun_refuses() {
+    let mock = AliyunVoiceMock::start(ALIYUN_AK, ALIYUN_SECRET);
+    let send = |request: &SignedRequest| {
+        deliver(request, mock.addr(), SEND_TIMEOUT).expect("mock answers")
+    };
+    let code = |response: &Response| json_of(response)["Code"].as_str().unwrap_or("").to_owned();
+    let kind = |response: &Response| aliyun_voice::classify(response.status, &response.body).kind();
+    let mut params = BTreeMap::new();
+    params.insert("name".to_owned(), "磁盘使用率过高".to_owned());
+    params.insert("level".to_owned(), "critical".to_owned());
+    let params = &params;
+    let sign = |call: &aliyun_voice::SingleCallByTts<'_>, secret: &str| {
+        aliyun_voice::sign_single_call_by_tts(
+            aliyun_voice::DEFAULT_ENDPOINT,
+            call,
+            ALIYUN_AK,
+            secret,
+            Utc::now(),
+            &nonce(),
+        )
+    };
+
+    let good = sign(&call("13800138000", params), ALIYUN_SECRET);
+    let response = send(&good);
+    assert_eq!(
+        (response.status, code(&response)),
+        (200, "OK".to_owned()),
+        "{}",
+        response.text()
+    );
+    assert!(
+        json_of(&response)["CallId"]
+            .as_str()
+            .is_some_and(|id| id.contains('^'))
+    );
+    assert_eq!(kind(&response), "delivered");
+    let calls = mock.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].called_number, "13800138000");
+    assert_eq!(calls[0].called_show_number.as_deref(), Some("4001112222"));
+    assert_eq!(calls[0].tts_code, "TTS_10001");
+    assert_eq!(calls[0].tts_param.as_ref(), Some(params));
+    assert_eq!(
+        (calls[0].play_times, calls[0].volume, calls[0].speed),
+        (Some(2), Some(80), None)
+    );
+
+    // The gateway's checks, shared with SMS: replay, wrong secret, tampering, another API.
+    assert_eq!(code(&send(&good)), "SignatureNonceUsed");
+    let response = send(&sign(&call("13900139000", params), "wrong-secret"));
+    assert_eq!(
+        (response.status, code(&response)),
+        (400, "SignatureDoesNotMatch".to_owned())
+    );
+    assert_eq!(kind(&response), "permanent");
+    let mut tampered = sign(&call("13900139000", params), ALIYUN_SECRET);
+    tampered.url = tampered.url.replace("13900139000", "13900139001");
+    assert_eq!(code(&send(&tampered)), "SignatureDoesNotMatch");
+    let numbers = vec!["13900139000".to_owned()];
+    let sms = aliyun::sign_send_sms(
+        aliyun::DEFAULT_ENDPOINT,
+        &aliyun_sms(&numbers, params),
+        ALIYUN_AK,
+        ALIYUN_SECRET,
+        Utc::now(),
+        &nonce(),
+    );
+    let response = send(&sms);
+    assert_eq!(
+        (response.status, code(&response)),
+        (404, "InvalidAction.NotFound".to_owned())
+    );
+
+    // SingleCallByTts's own checks, on queries signed correctly.
+    let signed_query = |query: &BTreeMap<String, String>| {
+        let nonce = nonce();
+        aliyun::sign_request(
+            &aliyun::Request {
+                endpoint: aliyun_voice::DEFAULT_ENDPOINT,
+                action: aliyun_voice::ACTION,
+                version: aliyun_voice::VERSION,
+                query,
+                body: b"",
+                content_type: None,
+                date: Utc::now(),
+                nonce: &nonce,
+            },
+            ALIYUN_AK,
+            ALIYUN_SECRET,
+        )
+    };
+    let with = |key: &str, value: Option<&str>| {
+        let mut query = aliyun_voice::single_call_by_tts_query(&call("13700137000", params));
+        match value {
+            Some(value) => query.insert(key.to_owned(), value.to_owned()),
+            None => query.remove(key),
+        };
+        send(&signed_query(&query))
+    };
+    let response = with("TtsCode", None);
+    assert_eq!(
+        (response.status, code(&response)),
+        (400, "MissingTtsCode".to_owned())
+    );
+    assert_eq!(kind(&response), "permanent");
+    for (key, value, want, outcome) in [
+        (
+            "CalledNumber",
+            "1380013800a",
+            "isv.MOBILE_NUMBER_ILLEGAL",
+            "permanent",
+        ),
+        (
+            "CalledNumber",
+            "+8613700137000",
+            "isv.MOBILE_NUMBER_ILLEGAL",
+            "permanent",
+        ),
+        (
+            "CalledShowNumber",
+            "400-111",
+            "isv.DISPLAY_NUMBER_ILLEGAL",
+            "permanent",
+        ),
+        ("PlayTimes", "4", "isv.INVALID_PARAMETERS", "permanent"),
+        ("Volume", "101", "isv.INVALID_PARAMETERS", "permanent"),
+        ("Speed", "-501", "isv.INVALID_PARAMETERS", "permanent"),
+        (
+            "TtsParam",
+            r#"{"name":95}"#,
+            "isv.INVALID_PARAMETERS",
+            "permanent",
+        ),
+        (
+            "TtsParam",
+            r#"{"name":"see https://grafana.example.com"}"#,
+            "isv.PARAM_NOT_SUPPORT_URL",
+            "permanent",
+        ),
+    ] {
+        let response = with(key, Some(value));
+        assert_eq!(
+            (response.status, code(&response), kind(&response)),
+            (200, want.to_owned(), outcome),
+            "{key}={value}"
+        );
+    }
+    // The variables together: 249 characters pass, 250 are too long.
+    let long = |n: usize| json!({"name": "磁".repeat(n - 1), "level": "x"}).to_string();
+    let response = with("TtsParam", Some(&long(250)));
+    assert_eq!(code(&response), "isv.PARAM_LENGTH_LIMIT");
+    assert_eq!(kind(&response), "too_long");
+    assert_eq!(code(&with("TtsParam", Some(&long(249)))), "OK");
+
+    // 13700137000 was just called: a second call within the minute is refused.
+    let response = with("TtsParam", Some(&long(10)));
+    assert_eq!(code(&response), "isv.BUSINESS_LIMIT_CONTROL");
+    assert_eq!(json_of(&response)["Message"], "触发分钟级流控Permits:1");
+    assert_eq!(
+        aliyun_voice::classify(200, &response.body),
+        Outcome::RateLimited {
+            retry_after: Some(Duration::from_secs(60))
+        }
+    );
+    assert_eq!(mock.rate_limited_count(), 1);
+    assert_eq!(mock.calls().len(), 2);
+}
+
+fn tts_voice<'a>(number: &'a str, params: &'a [String]) -> tencent_voice::SendTtsVoice<'a> {
+    tencent_voice::SendTtsVoice {
+        voice_sdk_app_id: "1400006666",
+        template_id: "4356",
+        template_params: params,
+        called_number: number,
+        play_times: Some(2),
+    }
+}
+
+/// Tencent voice: the SMS gateway's TC3 checks with the service `vms`, in front of
+/// SendTtsVoice's own — its parameters and their types, one E.164 number, `PlayTimes`,
+/// the message length — and the per-number frequency policy, each classified by lookout
+/// as the service means it.
+#[test]
+fn tencent_voice_mock_refuses_what_tencent_refuses() {
+    let mock = TencentVoiceMock::start(TENCENT_ID, TENCENT_KEY);
+    let send = |request: &SignedRequest| {
+        deliver(request, mock.addr(), SEND_TIMEOUT).expect("mock answers")
+    };
+    let error_code = |response: &Response| {
+        json_of(response)["Response"]["Error"]["Code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let kind =
+        |response: &Response| tencent_voice::classify(response.status, &response.body).kind();
+    let params = vec!["磁盘使用率过高".to_owned(), "db-1".to_owned()];
+    let voice = |number: &'static str| tts_voice(number, &params);
+    let sign = |voice: &tencent_voice::SendTtsVoice<'_>, id: &str, key: &str, region: &str| {
+        tencent_voice::sign_send_tts_voice(tencent_voice::HOST, region, voice, id, key, Utc::now())
+    };
+
+    let response = send(&sign(
+        &voice("+8613800138000"),
+        TENCENT_ID,
+        TENCENT_KEY,
+        "ap-guangzhou",
+    ));
+    assert_eq!(response.status, 200);
+    let body = json_of(&response);
+    assert!(
+        body["Response"]["SendStatus"]["CallId"].is_string(),
+        "{body}"
+    );
+    assert!(body["Response"].get("Error").is_none());
+    assert_eq!(kind(&response), "delivered");
+    let calls = mock.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].called_number, "+8613800138000");
+    assert_eq!(calls[0].voice_sdk_app_id, "1400006666");
+    assert_eq!(calls[0].template_id, "4356");
+    assert_eq!(calls[0].template_params, params);
+    assert_eq!(calls[0].play_times, Some(2));
+
+    // The gateway's checks, shared with SMS.
+    let response = send(&sign(
+        &voice("+8613900139000"),
+        TENCENT_ID,
+        "wrong",
+        "ap-guangzhou",
+    ));
+    assert_eq!(error_code(&response), "AuthFailure.SignatureFailure");
+    assert_eq!(kind(&response), "permanent");
+    assert_eq!(
+        error_code(&send(&sign(
+            &voice("+8613900139000"),
+            "AKIDunknown",
+            TENCENT_KEY,
+            "ap-guangzhou"
+        ))),
+        "AuthFailure.SecretIdNotFound"
+    );
+    assert_eq!(
+        error_code(&send(&sign(
+            &voice("+8613900139000"),
+            TENCENT_ID,
+            TENCENT_KEY,
+            "ap-beijing"
+        ))),
+        "UnsupportedRegion"
+    );
+    let mut tampered = sign(
+        &voice("+8613900139000"),
+        TENCENT_ID,
+        TENCENT_KEY,
+        "ap-guangzhou",
+    );
+    tampered.body = String::from_utf8(tampered.body)
+        .expect("JSON")
+        .replace("4356", "4357")
+        .into_bytes();
+    assert_eq!(error_code(&send(&tampered)), "AuthFailure.SignatureFailure");
+    let numbers = vec!["+8613900139000".to_owned()];
+    let sms = tencent::sign_send_sms_to(
+        tencent_voice::HOST,
+        "ap-guangzhou",
+        &tencent_sms(&numbers, &params),
+        TENCENT_ID,
+        TENCENT_KEY,
+        Utc::now(),
+    );
+    assert_eq!(error_code(&send(&sms)), "InvalidAction");
+
+    // A request signed for another service's scope (an SMS signer's) is refused.
+    let signed_body = |service: &str, body: &Value| {
+        let payload = body.to_string().into_bytes();
+        tencent::sign_request(
+            &tencent::Request {
+                host: tencent_voice::HOST,
+                service,
+                action: tencent_voice::ACTION,
+                version: tencent_voice::VERSION,
+                region: Some("ap-guangzhou"),
+                timestamp: Utc::now(),
+                payload: &payload,
+            },
+            TENCENT_ID,
+            TENCENT_KEY,
+        )
+    };
+    let good_body = || {
+        serde_json::from_slice::<Value>(&tencent_voice::send_tts_voice_payload(&voice(
+            "+8613700137000",
+        )))
+        .expect("JSON")
+    };
+    assert_eq!(
+        error_code(&send(&signed_body("sms", &good_body()))),
+        "AuthFailure.InvalidAuthorization"
+    );
+
+    // SendTtsVoice's own checks, on bodies signed correctly.
+    let with = |key: &str, value: Value| {
+        let mut body = good_body();
+        body[key] = value;
+        send(&signed_body("vms", &body))
+    };
+    for (key, value, want, outcome) in [
+        (
+            "CalledNumber",
+            json!("13700137000"),
+            "InvalidParameterValue.CalledNumberVerifyFail",
+            "permanent",
+        ),
+        (
+            "CalledNumber",
+            json!("+86123"),
+            "InvalidParameterValue.CalledNumberVerifyFail",
+            "permanent",
+        ),
+        (
+            "PlayTimes",
+            json!(4),
+            "FailedOperation.FailResolvePacket",
+            "permanent",
+        ),
+        ("PlayTimes", json!("2"), "InvalidParameter", "permanent"),
+        (
+            "TemplateParamSet",
+            json!([1]),
+            "InvalidParameter",
+            "permanent",
+        ),
+        ("VoiceSdkAppid", json!(""), "MissingParameter", "permanent"),
+        (
+            "PhoneNumberSet",
+            json!(["+8613700137000"]),
+            "UnknownParameter",
+            "permanent",
+        ),
+        (
+            "TemplateParamSet",
+            json!(["磁".repeat(340), "x".repeat(11)]),
+            "InvalidParameterValue.ContentLengthLimit",
+            "too_long",
+        ),
+    ] {
+        let response = with(key, value.clone());
+        assert_eq!(
+            (error_code(&response), kind(&response)),
+            (want.to_owned(), outcome),
+            "{key}={value}"
+        );
+    }
+    // 350 characters in all pass; a second call to that number within 30 s does not.
+    let response = with(
+        "TemplateParamSet",
+        json!(["磁".repeat(340), "x".repeat(10)]),
+    );
+    assert!(
+        json_of(&response)["Response"]["SendStatus"].is_object(),
+        "{}",
+        response.text()
+    );
+    let response = with("SessionContext", json!("again"));
+    assert_eq!(
+        error_code(&response),
+        "LimitExceeded.DeliveryFrequencyLimit"
+    );
+    assert_eq!(
+        tencent_voice::classify(200, &response.body),
+        Outcome::RateLimited {
+            retry_after: Some(Duration::from_secs(60))
+        }
+    );
+    assert_eq!(mock.rate_limited_count(), 1);
+    assert_eq!(mock.calls().len(), 2);
 }
 
 /// The misbehaviour control itself: counts, until-reset, and what a hung request looks

@@ -1,6 +1,7 @@
 //! The providers' official SDKs agree with the verifying mocks: Alibaba Cloud's
-//! `alibabacloud-dysmsapi20170525` and Tencent Cloud's `tencentcloud-sdk-python-sms`,
-//! pointed at the running mock over plain HTTP, are accepted — so the mocks' signature
+//! `alibabacloud-dysmsapi20170525` and `alibabacloud-dyvmsapi20170525`, Tencent Cloud's
+//! `tencentcloud-sdk-python-sms` and `tencentcloud-sdk-python-vms`, pointed at the running
+//! mock over plain HTTP, are accepted — so the mocks' signature
 //! checks are the providers' and not just lookout's — and a wrong secret is refused with
 //! the provider's code.
 //!
@@ -14,7 +15,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use support::mocks::{AliyunSmsMock, TencentSmsMock};
+use support::mocks::{AliyunSmsMock, AliyunVoiceMock, TencentSmsMock, TencentVoiceMock};
 use support::python::python;
 
 const ALIYUN_AK: &str = "LTAI5tSdkTestKeyId";
@@ -252,6 +253,194 @@ fn tencent_sdk_is_accepted_and_a_wrong_secret_refused() {
     assert_eq!(limited.exit, Some(1), "{}", limited.output);
     assert_eq!(
         limited.result["code"], "LimitExceeded.PhoneNumberThirtySecondLimit",
+        "{}",
+        limited.output
+    );
+    assert_eq!(mock.accepted().len(), 1);
+}
+
+fn aliyun_voice_args(mock: &AliyunVoiceMock, secret: &str, number: &str) -> Vec<String> {
+    [
+        "--endpoint",
+        &mock.endpoint(),
+        "--access-key-id",
+        ALIYUN_AK,
+        "--access-key-secret",
+        secret,
+        "--called-number",
+        number,
+        "--called-show-number",
+        "4001112222",
+        "--tts-code",
+        "TTS_10001",
+        "--tts-param",
+        r#"{"name":"磁盘 使用率过高","level":"critical (主库)"}"#,
+        "--play-times",
+        "2",
+        "--volume",
+        "80",
+        "--speed",
+        "-100",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[test]
+fn aliyun_voice_sdk_is_accepted_and_a_wrong_secret_refused() {
+    let Some(python) = python() else { return };
+    let mock = AliyunVoiceMock::start(ALIYUN_AK, ALIYUN_SECRET);
+
+    let ok = run(
+        &python,
+        "aliyun_voice_call.py",
+        &aliyun_voice_args(&mock, ALIYUN_SECRET, "13800138000"),
+    );
+    assert_eq!(ok.exit, Some(0), "{}", ok.output);
+    assert_eq!(ok.result["body"]["Code"], "OK", "{}", ok.output);
+    assert!(
+        ok.result["body"]["CallId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    println!("aliyun voice SDK: {}", ok.result);
+
+    let calls = mock.calls();
+    assert_eq!(calls.len(), 1, "{:?}", mock.requests());
+    assert_eq!(calls[0].called_number, "13800138000");
+    assert_eq!(calls[0].called_show_number.as_deref(), Some("4001112222"));
+    assert_eq!(calls[0].tts_code, "TTS_10001");
+    let params = calls[0].tts_param.clone().unwrap_or_default();
+    assert_eq!(params["name"], "磁盘 使用率过高");
+    assert_eq!(params["level"], "critical (主库)");
+    assert_eq!(
+        (calls[0].play_times, calls[0].volume, calls[0].speed),
+        (Some(2), Some(80), Some(-100))
+    );
+    let request = mock.last().expect("logged");
+    assert_eq!(request.header("x-acs-action"), Some("SingleCallByTts"));
+    assert_eq!(request.header("x-acs-version"), Some("2017-05-25"));
+
+    let refused = run(
+        &python,
+        "aliyun_voice_call.py",
+        &aliyun_voice_args(&mock, "wrong-secret", "13900139000"),
+    );
+    assert_eq!(refused.exit, Some(1), "{}", refused.output);
+    assert_eq!(
+        refused.result["code"], "SignatureDoesNotMatch",
+        "{}",
+        refused.output
+    );
+
+    // The same number again within a minute: the SDK sees the business code.
+    let limited = run(
+        &python,
+        "aliyun_voice_call.py",
+        &aliyun_voice_args(&mock, ALIYUN_SECRET, "13800138000"),
+    );
+    assert_eq!(limited.exit, Some(1), "{}", limited.output);
+    assert_eq!(
+        limited.result["code"], "isv.BUSINESS_LIMIT_CONTROL",
+        "{}",
+        limited.output
+    );
+    assert_eq!(mock.accepted().len(), 1);
+}
+
+fn tencent_voice_args(
+    mock: &TencentVoiceMock,
+    secret_id: &str,
+    secret_key: &str,
+    number: &str,
+) -> Vec<String> {
+    [
+        "--endpoint",
+        &mock.endpoint(),
+        "--secret-id",
+        secret_id,
+        "--secret-key",
+        secret_key,
+        "--called-number",
+        number,
+        "--voice-sdk-app-id",
+        "1400006666",
+        "--template-id",
+        "4356",
+        "--param",
+        "磁盘 使用率过高",
+        "--param",
+        "db-1",
+        "--play-times",
+        "2",
+        "--session-context",
+        "lookout-sdk",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[test]
+fn tencent_voice_sdk_is_accepted_and_a_wrong_secret_refused() {
+    let Some(python) = python() else { return };
+    let mock = TencentVoiceMock::start(TENCENT_ID, TENCENT_KEY);
+
+    let ok = run(
+        &python,
+        "tencent_voice_call.py",
+        &tencent_voice_args(&mock, TENCENT_ID, TENCENT_KEY, "+8613800138000"),
+    );
+    assert_eq!(ok.exit, Some(0), "{}", ok.output);
+    assert_eq!(
+        ok.result["body"]["SendStatus"]["SessionContext"], "lookout-sdk",
+        "{}",
+        ok.output
+    );
+    println!("tencent voice SDK: {}", ok.result);
+
+    let calls = mock.calls();
+    assert_eq!(calls.len(), 1, "{:?}", mock.requests());
+    assert_eq!(calls[0].called_number, "+8613800138000");
+    assert_eq!(calls[0].voice_sdk_app_id, "1400006666");
+    assert_eq!(calls[0].template_id, "4356");
+    assert_eq!(
+        calls[0].template_params,
+        vec!["磁盘 使用率过高".to_owned(), "db-1".to_owned()]
+    );
+    assert_eq!(calls[0].play_times, Some(2));
+    let request = mock.last().expect("logged");
+    assert_eq!(request.header("x-tc-action"), Some("SendTtsVoice"));
+    assert_eq!(request.header("x-tc-version"), Some("2020-09-02"));
+    assert!(
+        request
+            .header("authorization")
+            .is_some_and(|a| a.contains("/vms/tc3_request, SignedHeaders=content-type;host, ")),
+        "{request:?}"
+    );
+
+    let refused = run(
+        &python,
+        "tencent_voice_call.py",
+        &tencent_voice_args(&mock, TENCENT_ID, "wrong-key", "+8613900139000"),
+    );
+    assert_eq!(refused.exit, Some(1), "{}", refused.output);
+    assert_eq!(
+        refused.result["code"], "AuthFailure.SignatureFailure",
+        "{}",
+        refused.output
+    );
+
+    // The same number within 30 seconds: the frequency policy refuses it.
+    let limited = run(
+        &python,
+        "tencent_voice_call.py",
+        &tencent_voice_args(&mock, TENCENT_ID, TENCENT_KEY, "+8613800138000"),
+    );
+    assert_eq!(limited.exit, Some(1), "{}", limited.output);
+    assert_eq!(
+        limited.result["code"], "LimitExceeded.DeliveryFrequencyLimit",
         "{}",
         limited.output
     );

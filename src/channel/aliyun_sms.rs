@@ -104,8 +104,7 @@ impl ChannelKind for Config {
     const TYPE: &'static str = "aliyun_sms";
     const DEFAULTS: Defaults = Defaults::SMS;
     /// SMS text is the approved template; `template_params` take the place of `template`.
-    const DELIVERY_KEYS: &'static [&'static str] =
-        &["rate_limit", "retry", "timeout", "proxy", "send_resolved"];
+    const DELIVERY_KEYS: &'static [&'static str] = sms::DELIVERY_KEYS;
     type Raw = Raw;
     type Transport = reqwest::Client;
 
@@ -326,17 +325,22 @@ pub fn send_sms_query(sms: &SendSms<'_>) -> BTreeMap<String, String> {
     query.insert("SignName".to_owned(), sms.sign_name.to_owned());
     query.insert("TemplateCode".to_owned(), sms.template_code.to_owned());
     if !sms.template_param.is_empty() {
-        let object: serde_json::Map<String, serde_json::Value> = sms
-            .template_param
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
         query.insert(
             "TemplateParam".to_owned(),
-            serde_json::Value::Object(object).to_string(),
+            string_object(sms.template_param),
         );
     }
     query
+}
+
+/// Template variables as the JSON object of strings Aliyun's `TemplateParam` and
+/// `TtsParam` take.
+pub(super) fn string_object(params: &BTreeMap<String, String>) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(object).to_string()
 }
 
 /// Signs a SendSms call to `endpoint`.
@@ -394,7 +398,8 @@ fn business_limit_retry(message: &str) -> Duration {
     }
 }
 
-/// Classifies a SendSms (or any Aliyun OpenAPI) reply; see the module doc for the table.
+/// Classifies a SendSms (or any Aliyun OpenAPI) reply, SingleCallByTts's too; see the
+/// module doc for the table.
 pub fn classify(status: u16, body: &[u8]) -> Outcome {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let code = parsed

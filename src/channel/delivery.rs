@@ -66,6 +66,9 @@ impl Defaults {
         },
         send_resolved: false,
     };
+    /// Voice calls: one a minute per number (Aliyun's per-number flow control; Tencent's
+    /// is one per 30 s), and no call for a resolved alert.
+    pub const VOICE: Self = Self::SMS;
 }
 
 /// The validated shared keys.

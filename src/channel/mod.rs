@@ -9,6 +9,8 @@
 //! | [`feishu`] | `feishu` | a Feishu (Lark) custom bot |
 //! | [`aliyun_sms`] | `aliyun_sms` | Aliyun SMS, one message per number |
 //! | [`tencent_sms`] | `tencent_sms` | Tencent Cloud SMS, one message per number |
+//! | [`aliyun_voice`] | `aliyun_voice` | Aliyun voice (TTS) calls, one call per number |
+//! | [`tencent_voice`] | `tencent_voice` | Tencent Cloud voice (TTS) calls, one call per number |
 //! | [`email`] | `email` | an SMTP server, one mail to every recipient |
 //! | [`console`] | `console` | lookout's standard output |
 //!
@@ -27,6 +29,7 @@
 //! values out.
 
 pub mod aliyun_sms;
+pub mod aliyun_voice;
 pub mod console;
 pub mod delivery;
 pub mod dingtalk;
@@ -39,6 +42,7 @@ pub mod outcome;
 pub mod sign;
 mod sms;
 pub mod tencent_sms;
+pub mod tencent_voice;
 pub mod wecom;
 
 use std::collections::BTreeMap;
@@ -189,6 +193,8 @@ kinds! {
     Feishu(feishu),
     AliyunSms(aliyun_sms),
     TencentSms(tencent_sms),
+    AliyunVoice(aliyun_voice),
+    TencentVoice(tencent_voice),
     Email(email),
     Console(console),
 }

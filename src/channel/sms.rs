@@ -1,5 +1,6 @@
-//! What the SMS kinds share: phone-number checks, template parameters rendered from the
-//! notification and cut to the provider's length, and one single-part message per number.
+//! What the SMS and voice-call kinds share: phone-number checks, template parameters
+//! rendered from the notification and cut to the provider's length, and one single-part
+//! message per number.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -8,6 +9,15 @@ use super::{Compose, Error, Message, Outcome, Shown};
 use crate::alert::render::Part;
 use crate::alert::view::NotificationView;
 use crate::configfile::{Checker, join};
+
+/// The shared delivery keys these kinds take: the text is the provider's approved
+/// template, so their `template_params`/`tts_params` take the place of `template`.
+pub(super) const DELIVERY_KEYS: &[&str] =
+    &["rate_limit", "retry", "timeout", "proxy", "send_resolved"];
+
+/// Each variable of a voice call at most this many characters: it is read aloud, so it
+/// names the alert (name, level, instance) rather than telling its text.
+pub(super) const VOICE_PARAM_MAX_CHARS: usize = 20;
 
 /// Checks `phone_numbers` at `path`: at least one, each `+` and digits.
 pub(super) fn check_numbers(path: &str, numbers: &[String], check: &mut Checker<'_>) {
@@ -33,8 +43,8 @@ pub(super) fn target(provider: &str, phone: &str) -> String {
     format!("{provider}:{phone}")
 }
 
-/// One message per number, each carrying `payload(phone)`. SMS names the alert and never
-/// splits, so every message is part 1 of 1.
+/// One message per number, each carrying `payload(phone)`. An SMS or a call names the
+/// alert and never splits, so every message is part 1 of 1.
 pub(super) fn messages<P: Serialize>(
     compose: &Compose<'_>,
     provider: &str,
@@ -53,7 +63,7 @@ pub(super) fn messages<P: Serialize>(
         .iter()
         .map(|phone| {
             let json = serde_json::to_value(payload(phone))
-                .unwrap_or_else(|error| unreachable!("SMS payloads serialize: {error}"));
+                .unwrap_or_else(|error| unreachable!("SMS and call payloads serialize: {error}"));
             compose.message(&target(provider, phone), json, &part)
         })
         .collect()
@@ -91,8 +101,9 @@ pub(super) fn param(
     })
 }
 
-/// How `render` shows an SMS: its template variables as the provider receives them
-/// (`label` is the provider's parameter name), which is what counts against its limits.
+/// How `render` shows an SMS or a call: its template variables as the provider receives
+/// them (`label` is the provider's parameter name), which is what counts against its
+/// limits.
 pub(super) fn show(message: &Message, label: &str) -> Shown {
     let params = message
         .payload

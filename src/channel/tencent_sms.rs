@@ -108,8 +108,7 @@ impl ChannelKind for Config {
     const TYPE: &'static str = "tencent_sms";
     const DEFAULTS: Defaults = Defaults::SMS;
     /// SMS text is the approved template; `template_params` take the place of `template`.
-    const DELIVERY_KEYS: &'static [&'static str] =
-        &["rate_limit", "retry", "timeout", "proxy", "send_resolved"];
+    const DELIVERY_KEYS: &'static [&'static str] = sms::DELIVERY_KEYS;
     type Raw = Raw;
     type Transport = reqwest::Client;
 
@@ -414,7 +413,7 @@ fn signing_key(secret_key: &str, date: &str, service: &str) -> Vec<u8> {
 }
 
 /// Maps one Tencent error code (request-level or per number); see the module doc.
-fn classify_code(code: &str, message: &str) -> Outcome {
+pub(super) fn classify_code(code: &str, message: &str) -> Outcome {
     let detail = || format!("{code}: {message}");
     let secs = |s| Outcome::RateLimited {
         retry_after: Some(Duration::from_secs(s)),
@@ -442,24 +441,45 @@ fn classify_code(code: &str, message: &str) -> Outcome {
     }
 }
 
-/// Classifies a SendSms (or any API 3.0) reply; see the module doc for the table.
-pub fn classify(status: u16, body: &[u8]) -> Outcome {
+/// The `Response` object of an API 3.0 reply; `Err` with the outcome when the status
+/// decides, when there is no `Response`, or when it carries an `Error` (whose code and
+/// message `classify_code` maps).
+pub(super) fn response(
+    status: u16,
+    body: &[u8],
+    classify_code: fn(&str, &str) -> Outcome,
+) -> Result<serde_json::Value, Outcome> {
     if let Some(outcome) = by_status(status, body) {
-        return outcome;
+        return Err(outcome);
     }
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let Some(response) = parsed.as_ref().and_then(|v| v.get("Response")) else {
-        return Outcome::Transient(format!("reply without a Response: {}", snippet(body)));
+    let Some(response) = parsed.and_then(|mut v| v.get_mut("Response").map(std::mem::take)) else {
+        return Err(Outcome::Transient(format!(
+            "reply without a Response: {}",
+            snippet(body)
+        )));
     };
-    let text = |v: &serde_json::Value, key: &str| {
-        v.get(key)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
-    if let Some(error) = response.get("Error") {
-        return classify_code(&text(error, "Code"), &text(error, "Message"));
+    match response.get("Error") {
+        Some(error) => Err(classify_code(&text(error, "Code"), &text(error, "Message"))),
+        None => Ok(response),
     }
+}
+
+/// The string at `key` of `value`, empty when absent.
+fn text(value: &serde_json::Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Classifies a SendSms (or any API 3.0) reply; see the module doc for the table.
+pub fn classify(status: u16, body: &[u8]) -> Outcome {
+    let response = match response(status, body, classify_code) {
+        Ok(response) => response,
+        Err(outcome) => return outcome,
+    };
     let statuses = response
         .get("SendStatusSet")
         .and_then(serde_json::Value::as_array)

@@ -27,6 +27,10 @@
 //! Aliyun's: 1 a minute, 5 an hour, 10 a day (`isv.BUSINESS_LIMIT_CONTROL`,
 //! "触发分钟级流控Permits:1" …); each template variable is at most 35 characters
 //! (`isv.PARAM_LENGTH_LIMIT`).
+//!
+//! The gateway itself — keys, nonces, the checks above and its refusals — is
+//! [`AcsGateway`], which the voice mock (`aliyun_voice.rs`) puts in front of
+//! `SingleCallByTts`.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Deref;
@@ -50,8 +54,15 @@ pub(crate) const DEFAULT_MAX_PARAM_CHARS: usize = 35;
 
 const CONTENT_TYPE: &str = "application/json;charset=utf-8";
 
-/// Aliyun's default per-number flow control: a minute, an hour and a day.
+/// Aliyun's default per-number flow control for SMS: a minute, an hour and a day.
 pub(crate) fn default_rate_rules() -> Vec<RateRule> {
+    flow_control([1, 5, 10])
+}
+
+/// Per-number flow control of `[minute, hour, day]` budgets, each breach answered with
+/// `isv.BUSINESS_LIMIT_CONTROL` and its level ("触发分钟级流控Permits:1" …).
+pub(crate) fn flow_control(budgets: [usize; 3]) -> Vec<RateRule> {
+    let [minute, hour, day] = budgets;
     let rule = |budget: usize, secs: u64, level: &str| RateRule {
         budget,
         window: Duration::from_secs(secs),
@@ -60,9 +71,9 @@ pub(crate) fn default_rate_rules() -> Vec<RateRule> {
         message: format!("触发{level}级流控Permits:{budget}"),
     };
     vec![
-        rule(1, 60, "分钟"),
-        rule(5, 3600, "小时"),
-        rule(10, 86_400, "天"),
+        rule(minute, 60, "分钟"),
+        rule(hour, 3600, "小时"),
+        rule(day, 86_400, "天"),
     ]
 }
 
@@ -252,15 +263,22 @@ pub(crate) fn check_template_param(
     max_chars: Option<usize>,
 ) -> Result<Value, (&'static str, &'static str)> {
     const INVALID: (&str, &str) = ("isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值");
-    let value: Value = serde_json::from_str(raw).map_err(|_| INVALID)?;
-    let object = value.as_object().ok_or(INVALID)?;
-    for v in object.values() {
-        let text = v.as_str().ok_or(INVALID)?;
-        if max_chars.is_some_and(|max| text.chars().count() > max) {
-            return Err(("isv.PARAM_LENGTH_LIMIT", "参数超出长度限制"));
-        }
+    let object = string_object(raw).ok_or(INVALID)?;
+    if max_chars.is_some_and(|max| object.values().any(|text| text.chars().count() > max)) {
+        return Err(("isv.PARAM_LENGTH_LIMIT", "参数超出长度限制"));
     }
-    Ok(value)
+    Ok(json!(object))
+}
+
+/// `raw` as a JSON object whose values are all strings (what `TemplateParam` and
+/// `TtsParam` must be), or `None`.
+pub(crate) fn string_object(raw: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    let value: Value = serde_json::from_str(raw).ok()?;
+    value
+        .as_object()?
+        .iter()
+        .map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
 }
 
 /// Whether `number` looks like a phone number Aliyun takes: digits, optionally after `+`
@@ -284,31 +302,67 @@ pub(crate) struct AliyunSms {
     pub(crate) biz_id: String,
 }
 
-struct Aliyun {
+/// The OpenAPI gateway in front of one product's one action: it knows the AccessKey
+/// pairs and the nonces used, checks path, action, version, date, key and the V3
+/// signature, and answers its refusals in the gateway's shape. Shared by the SMS
+/// (`SendSms`) and voice (`SingleCallByTts`, `aliyun_voice.rs`) mocks.
+pub(crate) struct AcsGateway {
     keys: Mutex<HashMap<String, String>>,
     nonces: Mutex<HashSet<String>>,
-    limiter: Mutex<RateLimiter>,
-    max_param_chars: Mutex<Option<usize>>,
-    sent: Mutex<Vec<AliyunSms>>,
+    /// The product's endpoint, reported as `HostId` when the request named no host.
+    host: &'static str,
+    /// The product's name in the `Recommend` link, e.g. `Dysmsapi`.
+    product: &'static str,
+    action: &'static str,
+    version: &'static str,
 }
 
-impl Aliyun {
-    fn gateway_error(req: &Incoming, error: &AcsError) -> Handled {
+impl AcsGateway {
+    /// A gateway for `action` of `version` that knows one AccessKey pair.
+    pub(crate) fn new(
+        host: &'static str,
+        product: &'static str,
+        action: &'static str,
+        version: &'static str,
+        access_key_id: &str,
+        access_key_secret: &str,
+    ) -> AcsGateway {
+        AcsGateway {
+            keys: Mutex::new(HashMap::from([(
+                access_key_id.to_owned(),
+                access_key_secret.to_owned(),
+            )])),
+            nonces: Mutex::new(HashSet::new()),
+            host,
+            product,
+            action,
+            version,
+        }
+    }
+
+    /// Another AccessKey pair the gateway accepts.
+    pub(crate) fn add_access_key(&self, access_key_id: &str, access_key_secret: &str) {
+        lock(&self.keys).insert(access_key_id.to_owned(), access_key_secret.to_owned());
+    }
+
+    /// A gateway refusal: its status and `{"RequestId","HostId","Code","Message","Recommend"}`.
+    pub(crate) fn refuse(&self, req: &Incoming, error: &AcsError) -> Handled {
         let reply = Reply::json(
             error.status,
             CONTENT_TYPE,
             &json!({
                 "RequestId": super::request_id(),
-                "HostId": req.header("host").unwrap_or("dysmsapi.aliyuncs.com"),
+                "HostId": req.header("host").unwrap_or(self.host),
                 "Code": error.code,
                 "Message": error.message,
-                "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Dysmsapi", error.code),
+                "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product={}", error.code, self.product),
             }),
         );
         Handled::rejected(&error.code, reply)
     }
 
-    fn business(code: &str, message: &str) -> Reply {
+    /// A business answer: HTTP 200 with `{"Code","Message","RequestId"}`.
+    pub(crate) fn business(code: &str, message: &str) -> Reply {
         Reply::json(
             200,
             CONTENT_TYPE,
@@ -316,23 +370,36 @@ impl Aliyun {
         )
     }
 
-    /// Signature, date, key and nonce; the AccessKey id on success.
-    fn authenticate(&self, req: &Incoming) -> Result<String, AcsError> {
-        if req.path != "/" {
+    /// The reply carrying `code` for `Misbehave::ErrCode`: business codes (`isv.*`,
+    /// `isp.*`) inside a 200, gateway codes with their status.
+    pub(crate) fn error_reply(&self, code: &str, message: &str) -> Reply {
+        let status = match code {
+            "InternalError" => 500,
+            "ServiceUnavailable" => 503,
+            c if c.starts_with("isv.") || c.starts_with("isp.") || c == "OK" => 200,
+            _ => 400,
+        };
+        if status == 200 {
+            AcsGateway::business(code, message)
+        } else {
+            Reply::json(
+                status,
+                CONTENT_TYPE,
+                &json!({"RequestId": super::request_id(), "HostId": self.host, "Code": code, "Message": message}),
+            )
+        }
+    }
+
+    /// Path, action, version, signature, date, key and nonce; the AccessKey id on success.
+    pub(crate) fn authenticate(&self, req: &Incoming) -> Result<String, AcsError> {
+        if req.path != "/" || req.header("x-acs-action") != Some(self.action) {
             return Err(AcsError::new(
                 404,
                 "InvalidAction.NotFound",
                 "Specified api is not found, please check your url and method.",
             ));
         }
-        if req.header("x-acs-action") != Some(ACTION) {
-            return Err(AcsError::new(
-                404,
-                "InvalidAction.NotFound",
-                "Specified api is not found, please check your url and method.",
-            ));
-        }
-        if req.header("x-acs-version") != Some(VERSION) {
+        if req.header("x-acs-version") != Some(self.version) {
             return Err(AcsError::new(
                 400,
                 "InvalidVersion",
@@ -371,14 +438,10 @@ impl Aliyun {
         }
         Ok(auth.access_key_id)
     }
-}
 
-impl Service for Aliyun {
-    fn handle(&self, req: &Incoming, now: Instant) -> Handled {
-        let access_key_id = match self.authenticate(req) {
-            Ok(id) => id,
-            Err(error) => return Aliyun::gateway_error(req, &error),
-        };
+    /// The call's parameters: the query, then a form-encoded body (the gateway takes
+    /// both); `param(name)` is the last non-empty value of `name`.
+    pub(crate) fn params(req: &Incoming) -> Params {
         let mut params = req.form_query();
         let form_body = req
             .header("content-type")
@@ -386,25 +449,56 @@ impl Service for Aliyun {
         if form_body {
             params.extend(super::parse_form(&String::from_utf8_lossy(&req.body)));
         }
-        let param = |name: &str| {
-            params
-                .iter()
-                .rev()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-                .filter(|value| !value.is_empty())
+        Params(params)
+    }
+}
+
+/// A call's decoded parameters, in the order received.
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// The last non-empty value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// `name`'s value, or the gateway's `Missing{name}` refusal.
+    pub(crate) fn required(&self, name: &str) -> Result<String, AcsError> {
+        self.get(name).ok_or_else(|| {
+            AcsError::new(
+                400,
+                &format!("Missing{name}"),
+                format!("{name} is mandatory for this action."),
+            )
+        })
+    }
+}
+
+struct Aliyun {
+    gateway: AcsGateway,
+    limiter: Mutex<RateLimiter>,
+    max_param_chars: Mutex<Option<usize>>,
+    sent: Mutex<Vec<AliyunSms>>,
+}
+
+impl Service for Aliyun {
+    fn handle(&self, req: &Incoming, now: Instant) -> Handled {
+        let access_key_id = match self.gateway.authenticate(req) {
+            Ok(id) => id,
+            Err(error) => return self.gateway.refuse(req, &error),
         };
+        let params = AcsGateway::params(req);
         let mut required = HashMap::new();
         for name in ["PhoneNumbers", "SignName", "TemplateCode"] {
-            let Some(value) = param(name) else {
-                let error = AcsError::new(
-                    400,
-                    &format!("Missing{name}"),
-                    format!("{name} is mandatory for this action."),
-                );
-                return Aliyun::gateway_error(req, &error);
+            match params.required(name) {
+                Ok(value) => required.insert(name, value),
+                Err(error) => return self.gateway.refuse(req, &error),
             };
-            required.insert(name, value);
         }
         let numbers: Vec<String> = required["PhoneNumbers"]
             .split(',')
@@ -413,40 +507,30 @@ impl Service for Aliyun {
         if numbers.len() > MAX_NUMBERS {
             return Handled::rejected(
                 "isv.MOBILE_COUNT_OVER_LIMIT",
-                Aliyun::business("isv.MOBILE_COUNT_OVER_LIMIT", "手机号码数量超过限制"),
+                AcsGateway::business("isv.MOBILE_COUNT_OVER_LIMIT", "手机号码数量超过限制"),
             );
         }
         if let Some(bad) = numbers.iter().find(|n| !valid_number(n)) {
             return Handled::rejected(
                 "isv.MOBILE_NUMBER_ILLEGAL",
-                Aliyun::business(
+                AcsGateway::business(
                     "isv.MOBILE_NUMBER_ILLEGAL",
                     &format!("invalid mobile number {bad}"),
                 ),
             );
         }
-        let template_param = match param("TemplateParam") {
+        let template_param = match params.get("TemplateParam") {
             None => None,
             Some(raw) => match check_template_param(&raw, *lock(&self.max_param_chars)) {
                 Ok(value) => Some(value),
                 Err((code, message)) => {
-                    return Handled::rejected(code, Aliyun::business(code, message));
+                    return Handled::rejected(code, AcsGateway::business(code, message));
                 }
             },
         };
-        let mut limiter = lock(&self.limiter);
-        for number in &numbers {
-            if let Err(rule) = limiter.check(number, now) {
-                return Handled::rate_limited(
-                    &rule.code,
-                    Aliyun::business(&rule.code, &rule.message),
-                );
-            }
+        if let Err(refused) = admit_numbers(&self.limiter, &numbers, now) {
+            return refused;
         }
-        for number in &numbers {
-            limiter.record(number, now);
-        }
-        drop(limiter);
         let biz_id = format!(
             "{}^0",
             fastrand::u64(100_000_000_000_000..999_999_999_999_999)
@@ -467,21 +551,41 @@ impl Service for Aliyun {
     }
 
     fn error_reply(&self, code: &str, message: &str) -> Reply {
-        let status = match code {
-            "InternalError" => 500,
-            "ServiceUnavailable" => 503,
-            c if c.starts_with("isv.") || c.starts_with("isp.") || c == "OK" => 200,
-            _ => 400,
-        };
-        if status == 200 {
-            Aliyun::business(code, message)
-        } else {
-            Reply::json(
-                status,
-                CONTENT_TYPE,
-                &json!({"RequestId": super::request_id(), "HostId": "dysmsapi.aliyuncs.com", "Code": code, "Message": message}),
-            )
+        self.gateway.error_reply(code, message)
+    }
+}
+
+/// Per-number flow control: every number within its budget (then each counts one), or
+/// the refusal of the first rule a number breaks, as a business answer.
+pub(crate) fn admit_numbers(
+    limiter: &Mutex<RateLimiter>,
+    numbers: &[String],
+    now: Instant,
+) -> Result<(), Handled> {
+    let mut limiter = lock(limiter);
+    for number in numbers {
+        if let Err(rule) = limiter.check(number, now) {
+            return Err(Handled::rate_limited(
+                &rule.code,
+                AcsGateway::business(&rule.code, &rule.message),
+            ));
         }
+    }
+    for number in numbers {
+        limiter.record(number, now);
+    }
+    Ok(())
+}
+
+/// The per-number rule `budget` per `window`, blocked for `block`, answered with
+/// `isv.BUSINESS_LIMIT_CONTROL` at the minute level.
+pub(crate) fn business_limit(budget: usize, window: Duration, block: Duration) -> RateRule {
+    RateRule {
+        budget,
+        window,
+        block,
+        code: "isv.BUSINESS_LIMIT_CONTROL".to_owned(),
+        message: format!("触发分钟级流控Permits:{budget}"),
     }
 }
 
@@ -495,11 +599,14 @@ impl AliyunSmsMock {
     /// A gateway that knows one AccessKey pair.
     pub(crate) fn start(access_key_id: &str, access_key_secret: &str) -> AliyunSmsMock {
         let service = Arc::new(Aliyun {
-            keys: Mutex::new(HashMap::from([(
-                access_key_id.to_owned(),
-                access_key_secret.to_owned(),
-            )])),
-            nonces: Mutex::new(HashSet::new()),
+            gateway: AcsGateway::new(
+                "dysmsapi.aliyuncs.com",
+                "Dysmsapi",
+                ACTION,
+                VERSION,
+                access_key_id,
+                access_key_secret,
+            ),
             limiter: Mutex::new(RateLimiter::new(default_rate_rules())),
             max_param_chars: Mutex::new(Some(DEFAULT_MAX_PARAM_CHARS)),
             sent: Mutex::new(Vec::new()),
@@ -515,20 +622,15 @@ impl AliyunSmsMock {
 
     /// Another AccessKey pair the gateway accepts.
     pub(crate) fn add_access_key(&self, access_key_id: &str, access_key_secret: &str) {
-        lock(&self.service.keys).insert(access_key_id.to_owned(), access_key_secret.to_owned());
+        self.service
+            .gateway
+            .add_access_key(access_key_id, access_key_secret);
     }
 
     /// One per-number tier instead of Aliyun's three: `budget` per `window`, then blocked
     /// for `block`. Resets the rate history.
     pub(crate) fn set_rate_limit(&self, budget: usize, window: Duration, block: Duration) {
-        let rule = RateRule {
-            budget,
-            window,
-            block,
-            code: "isv.BUSINESS_LIMIT_CONTROL".to_owned(),
-            message: format!("触发分钟级流控Permits:{budget}"),
-        };
-        lock(&self.service.limiter).set_rules(vec![rule]);
+        lock(&self.service.limiter).set_rules(vec![business_limit(budget, window, block)]);
     }
 
     /// Any per-number tiers. Resets the rate history.

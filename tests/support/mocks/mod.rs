@@ -1,5 +1,5 @@
 //! Verifying mock servers for lookout's notification channels: a DingTalk robot, a WeCom
-//! robot, Aliyun SMS and Tencent Cloud SMS, each checking requests the way the real
+//! robot, a Feishu bot, Aliyun and Tencent Cloud SMS and voice calls, each checking requests the way the real
 //! service does (signatures recomputed here from the providers' documentation, never with
 //! lookout's own signers), with the real error codes, size limits and rate limits.
 //!
@@ -19,15 +19,17 @@
 //! `mock.max_in_any_window(..)` and `mock.rate_limited_count()` work on all of them.
 
 pub(crate) mod aliyun;
+pub(crate) mod aliyun_voice;
 pub(crate) mod dingtalk;
 pub(crate) mod feishu;
 pub(crate) mod tencent;
+pub(crate) mod tencent_voice;
 pub(crate) mod wecom;
 
 #[allow(unused_imports)]
 pub(crate) use self::{
-    aliyun::AliyunSmsMock, dingtalk::DingTalkMock, feishu::FeishuMock, tencent::TencentSmsMock,
-    wecom::WeComMock,
+    aliyun::AliyunSmsMock, aliyun_voice::AliyunVoiceMock, dingtalk::DingTalkMock,
+    feishu::FeishuMock, tencent::TencentSmsMock, tencent_voice::TencentVoiceMock, wecom::WeComMock,
 };
 
 use std::collections::{HashMap, VecDeque};

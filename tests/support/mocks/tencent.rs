@@ -23,6 +23,10 @@
 //! (`LimitExceeded.PhoneNumberThirtySecondLimit`, `…OneHourLimit`, `…DailyLimit`).
 //! Template variables are unlimited by default (enterprise accounts); individual accounts
 //! are limited to 12 characters (`set_max_param_chars(Some(12))`).
+//!
+//! The gateway — key pairs, the checks above, refusals as `Response.Error` — is
+//! [`Tc3Gateway`] and the body's type checks are [`JsonBody`]; the voice mock
+//! (`tencent_voice.rs`) uses both in front of `SendTtsVoice` with the service `vms`.
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -96,7 +100,7 @@ pub(crate) struct TcError {
 }
 
 impl TcError {
-    fn new(code: &str, message: impl Into<String>) -> TcError {
+    pub(crate) fn new(code: &str, message: impl Into<String>) -> TcError {
         TcError {
             code: code.to_owned(),
             message: message.into(),
@@ -315,54 +319,10 @@ pub(crate) fn parse_body(
     body: &[u8],
     max_param_chars: Option<usize>,
 ) -> Result<SendSmsBody, TcError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| TcError::new("InvalidParameter", "The request body is not valid JSON."))?;
-    let object = value.as_object().ok_or_else(|| {
-        TcError::new("InvalidParameter", "The request body is not a JSON object.")
-    })?;
-    if let Some(unknown) = object.keys().find(|k| !KNOWN_PARAMS.contains(&k.as_str())) {
-        return Err(TcError::new(
-            "UnknownParameter",
-            format!("The parameter `{unknown}` is not recognized."),
-        ));
-    }
-    let missing = |name: &str| {
-        TcError::new(
-            "MissingParameter",
-            format!("The request is missing a required parameter `{name}`."),
-        )
-    };
-    let wrong_type = |name: &str| {
-        TcError::new(
-            "InvalidParameter",
-            format!("The type of parameter `{name}` is not correct."),
-        )
-    };
-    let string = |name: &str, required: bool| -> Result<String, TcError> {
-        match object.get(name) {
-            None if required => Err(missing(name)),
-            None => Ok(String::new()),
-            Some(Value::String(s)) if required && s.is_empty() => Err(missing(name)),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(wrong_type(name)),
-        }
-    };
-    let strings = |name: &str| -> Result<Option<Vec<String>>, TcError> {
-        match object.get(name) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| {
-                    item.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| wrong_type(name))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(wrong_type(name)),
-        }
-    };
-    let phone_numbers = strings("PhoneNumberSet")?.ok_or_else(|| missing("PhoneNumberSet"))?;
+    let body = JsonBody::parse(body, &KNOWN_PARAMS)?;
+    let phone_numbers = body
+        .strings("PhoneNumberSet")?
+        .ok_or_else(|| JsonBody::missing("PhoneNumberSet"))?;
     if phone_numbers.is_empty() {
         return Err(TcError::new(
             "MissingParameter.EmptyPhoneNumberSet",
@@ -375,7 +335,7 @@ pub(crate) fn parse_body(
             "调用接口单次提交的手机号个数超过200个。",
         ));
     }
-    let template_params = strings("TemplateParamSet")?.unwrap_or_default();
+    let template_params = body.strings("TemplateParamSet")?.unwrap_or_default();
     if let Some(max) = max_param_chars {
         if template_params.iter().any(|p| p.chars().count() > max) {
             return Err(TcError::new(
@@ -386,11 +346,90 @@ pub(crate) fn parse_body(
     }
     Ok(SendSmsBody {
         phone_numbers,
-        sdk_app_id: string("SmsSdkAppId", true)?,
-        sign_name: string("SignName", false)?,
-        template_id: string("TemplateId", true)?,
+        sdk_app_id: body.string("SmsSdkAppId", true)?,
+        sign_name: body.string("SignName", false)?,
+        template_id: body.string("TemplateId", true)?,
         template_params,
     })
+}
+
+/// An API 3.0 JSON body, checked the way the gateway checks it before the product sees
+/// it: valid JSON, an object, only the action's parameters, each of its declared type.
+pub(crate) struct JsonBody(serde_json::Map<String, Value>);
+
+impl JsonBody {
+    /// Parses `body`, refusing a parameter not in `known`.
+    pub(crate) fn parse(body: &[u8], known: &[&str]) -> Result<JsonBody, TcError> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|_| TcError::new("InvalidParameter", "The request body is not valid JSON."))?;
+        let Value::Object(object) = value else {
+            return Err(TcError::new(
+                "InvalidParameter",
+                "The request body is not a JSON object.",
+            ));
+        };
+        if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(TcError::new(
+                "UnknownParameter",
+                format!("The parameter `{unknown}` is not recognized."),
+            ));
+        }
+        Ok(JsonBody(object))
+    }
+
+    pub(crate) fn missing(name: &str) -> TcError {
+        TcError::new(
+            "MissingParameter",
+            format!("The request is missing a required parameter `{name}`."),
+        )
+    }
+
+    fn wrong_type(name: &str) -> TcError {
+        TcError::new(
+            "InvalidParameter",
+            format!("The type of parameter `{name}` is not correct."),
+        )
+    }
+
+    /// A string parameter; a required one must be there and non-empty, an optional one
+    /// reads as empty when absent.
+    pub(crate) fn string(&self, name: &str, required: bool) -> Result<String, TcError> {
+        match self.0.get(name) {
+            None if required => Err(JsonBody::missing(name)),
+            None => Ok(String::new()),
+            Some(Value::String(s)) if required && s.is_empty() => Err(JsonBody::missing(name)),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(JsonBody::wrong_type(name)),
+        }
+    }
+
+    /// An array-of-strings parameter, `None` when absent.
+    pub(crate) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, TcError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| JsonBody::wrong_type(name))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(JsonBody::wrong_type(name)),
+        }
+    }
+
+    /// An integer parameter, `None` when absent.
+    pub(crate) fn integer(&self, name: &str) -> Result<Option<i64>, TcError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| JsonBody::wrong_type(name)),
+        }
+    }
 }
 
 /// One number the mock delivered to.
@@ -405,28 +444,47 @@ pub(crate) struct TencentSms {
     pub(crate) secret_id: String,
 }
 
-struct Tencent {
+/// The API 3.0 gateway in front of one product's one action: it knows the key pairs,
+/// checks action, version, the TC3 signature (scope service, UTC date, five-minute
+/// window) and region, and answers refusals as `Response.Error`. Shared by the SMS
+/// (`SendSms`) and voice (`SendTtsVoice`, `tencent_voice.rs`) mocks.
+pub(crate) struct Tc3Gateway {
     keys: Mutex<HashMap<String, String>>,
-    limiter: Mutex<RateLimiter>,
-    max_param_chars: Mutex<Option<usize>>,
-    sent: Mutex<Vec<TencentSms>>,
+    service: &'static str,
+    action: &'static str,
+    version: &'static str,
+    regions: &'static [&'static str],
 }
 
-fn error_reply(code: &str, message: &str) -> Reply {
-    Reply::json(
-        200,
-        CONTENT_TYPE,
-        &json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": super::request_id().to_lowercase()}}),
-    )
-}
+impl Tc3Gateway {
+    /// A gateway for `action` of `service` and `version` in `regions`, knowing one key pair.
+    pub(crate) fn new(
+        service: &'static str,
+        action: &'static str,
+        version: &'static str,
+        regions: &'static [&'static str],
+        secret_id: &str,
+        secret_key: &str,
+    ) -> Tc3Gateway {
+        Tc3Gateway {
+            keys: Mutex::new(HashMap::from([(
+                secret_id.to_owned(),
+                secret_key.to_owned(),
+            )])),
+            service,
+            action,
+            version,
+            regions,
+        }
+    }
 
-fn refuse(error: &TcError) -> Handled {
-    Handled::rejected(&error.code, error_reply(&error.code, &error.message))
-}
+    /// Another key pair the gateway accepts.
+    pub(crate) fn add_secret(&self, secret_id: &str, secret_key: &str) {
+        lock(&self.keys).insert(secret_id.to_owned(), secret_key.to_owned());
+    }
 
-impl Tencent {
-    /// Action, version, region and signature; the SecretId on success.
-    fn authenticate(&self, req: &Incoming) -> Result<String, TcError> {
+    /// Action, version, signature and region; the SecretId on success.
+    pub(crate) fn authenticate(&self, req: &Incoming) -> Result<String, TcError> {
         if req.path != "/" || req.method != "POST" {
             return Err(TcError::new(
                 "UnsupportedOperation",
@@ -434,13 +492,13 @@ impl Tencent {
             ));
         }
         let action = req.header("x-tc-action").unwrap_or_default();
-        if action != ACTION {
+        if action != self.action {
             return Err(TcError::new(
                 "InvalidAction",
                 format!("The action `{action}` is not found."),
             ));
         }
-        if req.header("x-tc-version") != Some(VERSION) {
+        if req.header("x-tc-version") != Some(self.version) {
             return Err(TcError::new(
                 "NoSuchVersion",
                 "The requested API version does not exist or has been taken offline.",
@@ -456,10 +514,10 @@ impl Tencent {
                 )
             })?;
         check_timestamp(req.header("x-tc-timestamp"), &auth.date, req.received_at)?;
-        if auth.service != SERVICE {
+        if auth.service != self.service {
             return Err(TcError::new(
                 "AuthFailure.InvalidAuthorization",
-                format!("The service in Credential must be `{SERVICE}`."),
+                format!("The service in Credential must be `{}`.", self.service),
             ));
         }
         for required in ["content-type", "host"] {
@@ -482,18 +540,39 @@ impl Tencent {
                 "MissingParameter",
                 "The request is missing a required parameter `Region`.",
             )),
-            Some(region) if !REGIONS.contains(&region) => Err(TcError::new(
+            Some(region) if !self.regions.contains(&region) => Err(TcError::new(
                 "UnsupportedRegion",
-                format!("SendSms does not support the region `{region}`."),
+                format!("{} does not support the region `{region}`.", self.action),
             )),
             Some(_) => Ok(auth.secret_id),
         }
     }
 }
 
+struct Tencent {
+    gateway: Tc3Gateway,
+    limiter: Mutex<RateLimiter>,
+    max_param_chars: Mutex<Option<usize>>,
+    sent: Mutex<Vec<TencentSms>>,
+}
+
+/// `{"Response":{"Error":{"Code","Message"},"RequestId"}}`, HTTP 200.
+pub(crate) fn error_reply(code: &str, message: &str) -> Reply {
+    Reply::json(
+        200,
+        CONTENT_TYPE,
+        &json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": super::request_id().to_lowercase()}}),
+    )
+}
+
+/// A request-level refusal.
+pub(crate) fn refuse(error: &TcError) -> Handled {
+    Handled::rejected(&error.code, error_reply(&error.code, &error.message))
+}
+
 impl Service for Tencent {
     fn handle(&self, req: &Incoming, now: Instant) -> Handled {
-        let secret_id = match self.authenticate(req) {
+        let secret_id = match self.gateway.authenticate(req) {
             Ok(id) => id,
             Err(error) => return refuse(&error),
         };
@@ -588,10 +667,7 @@ impl TencentSmsMock {
     /// A gateway that knows one SecretId/SecretKey pair.
     pub(crate) fn start(secret_id: &str, secret_key: &str) -> TencentSmsMock {
         let service = Arc::new(Tencent {
-            keys: Mutex::new(HashMap::from([(
-                secret_id.to_owned(),
-                secret_key.to_owned(),
-            )])),
+            gateway: Tc3Gateway::new(SERVICE, ACTION, VERSION, &REGIONS, secret_id, secret_key),
             limiter: Mutex::new(RateLimiter::new(default_rate_rules())),
             max_param_chars: Mutex::new(None),
             sent: Mutex::new(Vec::new()),
@@ -607,7 +683,7 @@ impl TencentSmsMock {
 
     /// Another key pair the gateway accepts.
     pub(crate) fn add_secret(&self, secret_id: &str, secret_key: &str) {
-        lock(&self.service.keys).insert(secret_id.to_owned(), secret_key.to_owned());
+        self.service.gateway.add_secret(secret_id, secret_key);
     }
 
     /// One per-number tier instead of Tencent's three: `budget` per `window`, then blocked
