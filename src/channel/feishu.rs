@@ -115,7 +115,8 @@ impl ChannelKind for Config {
     fn compose(&self, compose: &Compose<'_>) -> Result<Vec<Message>, Error> {
         let at_all = self.mention.at_all(compose.view);
         let template = header_template(compose.view);
-        let build = |part: &Part| card(part, template);
+        let ack_url = compose.view.ack_url.as_str();
+        let build = |part: &Part| card(part, template, ack_url);
         // The signature fields added at send time take this much room.
         let signed =
             r#","timestamp":"1700000000","sign":"OrBzY1Y01Gq+HgJsl+7OfWcMVwc7YocohQm5iiZwjhU=""#
@@ -191,19 +192,32 @@ fn header_template(view: &NotificationView) -> &'static str {
     }
 }
 
-/// One part as an interactive card (without the signature fields).
-fn card(part: &Part, template: &str) -> serde_json::Value {
+/// One part as an interactive card (without the signature fields); with an ack link, a
+/// button under the text.
+fn card(part: &Part, template: &str, ack_url: &str) -> serde_json::Value {
     let title = if part.total > 1 {
         format!("{}（{}/{}）", part.title, part.index, part.total)
     } else {
         part.title.clone()
     };
+    let mut elements = vec![json!({ "tag": "markdown", "content": part.text })];
+    if !ack_url.is_empty() {
+        elements.push(json!({
+            "tag": "action",
+            "actions": [{
+                "tag": "button",
+                "text": { "tag": "plain_text", "content": "确认告警（停止升级）" },
+                "type": "danger",
+                "url": ack_url,
+            }],
+        }));
+    }
     json!({
         "msg_type": "interactive",
         "card": {
             "config": { "wide_screen_mode": true },
             "header": { "title": { "tag": "plain_text", "content": title }, "template": template },
-            "elements": [ { "tag": "markdown", "content": part.text } ],
+            "elements": elements,
         },
     })
 }

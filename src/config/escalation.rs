@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::EscalationStep;
 use super::raw;
 use crate::channel::RawChannel;
-use crate::configfile::{Checker, bounds, join};
+use crate::configfile::{Checker, bounds, join, parse_duration};
 
 impl Checker<'_> {
     pub(super) fn escalation(
@@ -17,29 +17,10 @@ impl Checker<'_> {
         channels: &BTreeMap<String, RawChannel>,
     ) -> Vec<EscalationStep> {
         let mut steps: Vec<EscalationStep> = Vec::new();
+        // The last step with a valid `after`: (its index, its delay, as written).
+        let mut previous: Option<(usize, Duration, &str)> = None;
         for (i, step) in raw.iter().enumerate() {
             let path = format!("{}[{i}]", join(receiver, "escalate"));
-            let Some(text) = self.required(&path, "after", step.after.as_deref()) else {
-                continue;
-            };
-            let after = self.duration_in(
-                &join(&path, "after"),
-                Some(text),
-                Duration::from_secs(1),
-                bounds::ESCALATE_AFTER,
-            );
-            if let Some(previous) = steps.last()
-                && after <= previous.after
-            {
-                self.error(
-                    &join(&path, "after"),
-                    format!(
-                        "steps must come in increasing order of `after` ({text} is not after step {}'s {:?})",
-                        i - 1,
-                        previous.after
-                    ),
-                );
-            }
             if step.channels.is_empty() {
                 self.error(
                     &join(&path, "channels"),
@@ -54,6 +35,31 @@ impl Checker<'_> {
                     );
                 }
             }
+            let Some(text) = self.required(&path, "after", step.after.as_deref()) else {
+                continue;
+            };
+            let valid =
+                parse_duration(text).is_ok_and(|d| bounds::ESCALATE_AFTER.check(d, text).is_ok());
+            let after = self.duration_in(
+                &join(&path, "after"),
+                Some(text),
+                Duration::from_secs(1),
+                bounds::ESCALATE_AFTER,
+            );
+            if !valid {
+                continue;
+            }
+            if let Some((index, before, written)) = previous
+                && after <= before
+            {
+                self.error(
+                    &join(&path, "after"),
+                    format!(
+                        "steps must come in increasing order of `after` ({text} is not after step {index}'s {written})"
+                    ),
+                );
+            }
+            previous = Some((i, after, text));
             steps.push(EscalationStep {
                 after,
                 channels: step.channels.clone(),

@@ -15,6 +15,10 @@
 //!   the per-second statistics cost the same at 300k rows as at 3 (schema version 2).
 //!   Each delivery row carries its notification's summary ("firing HighCPU ×3"),
 //!   computed at accept time, so the status page never reads a payload.
+//! - `incidents` (schema version 4): per escalating receiver, one row per occurrence of
+//!   a group from its first firing notification to its resolution — its latest
+//!   notification, `firing`/`acked`/`resolved`, who acknowledged it, how many steps
+//!   fired; `escalations`: one row per fired step, keyed (incident, step).
 //!
 //! # Connections
 //! The writer thread owns the only read-write connection. The status page and the
@@ -30,6 +34,9 @@
 //!   Rate limits and transient errors keep it pending.
 //! - **Invariant:** the same notification (receiver, group key, status, alert fingerprints
 //!   with start times) accepted again within the dedupe window creates no new rows.
+//! - **Invariant:** an escalation step is recorded in the transaction that queues its
+//!   deliveries, only for a `firing` incident and only as the step after the last one
+//!   fired: each step fires at most once, in order, across restarts.
 //! - **Invariant:** a delivery is not due while an earlier delivery of its incident on
 //!   the same channel is pending, unless both go out in the same digest: a resolved
 //!   message never overtakes its firing one.

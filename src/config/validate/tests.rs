@@ -577,6 +577,50 @@ databases:
 }
 
 #[test]
+fn escalation_steps_name_each_bad_key() {
+    let yaml = "\
+channels:
+  chat: { type: console }
+  voice: { type: console }
+receivers:
+  critical:
+    channels: [chat]
+    escalate:
+      - { after: 10m, channels: [voice] }
+      - { after: 5m, channels: [nope] }
+      - { channels: [] }
+      - { after: 0s, channels: [voice], then: x }
+";
+    let message = errors(yaml);
+    for expected in [
+        "receivers.critical.escalate: an escalating receiver needs `web.external_url`",
+        "test.yaml:9:11: receivers.critical.escalate[1].after: steps must come in increasing order of `after` (5m is not after step 0's 10m)",
+        "receivers.critical.escalate[1].channels: unknown channel `nope`",
+        "test.yaml:10:9: receivers.critical.escalate[2].after: missing key `after`",
+        "receivers.critical.escalate[2].channels: a step needs at least one channel",
+        "receivers.critical.escalate[3].after: must be positive (got `0s`)",
+        "receivers.critical.escalate[3].then: unknown key `then`",
+    ] {
+        assert!(message.contains(expected), "{expected} in:\n{message}");
+    }
+    let bad_url = errors("web: { external_url: 'lookout.example.com' }\n");
+    assert!(
+        bad_url
+            .contains("web.external_url: `lookout.example.com` is not an http:// or https:// URL"),
+        "{bad_url}"
+    );
+    let good = "web: { external_url: 'https://lookout.example.com/' }\nchannels:\n  chat: { type: console }\nreceivers:\n  critical: { channels: [chat], escalate: [{ after: 10m, channels: [chat] }, { after: 30m, channels: [chat] }] }\n";
+    let config = parse_str("good.yaml", good, &sources()).unwrap();
+    assert_eq!(
+        config.web.external_url.as_deref(),
+        Some("https://lookout.example.com")
+    );
+    let steps = &config.receivers["critical"].escalate;
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[1].after, Duration::from_secs(1800));
+}
+
+#[test]
 fn anchors_aliases_and_merge_keys_are_accepted() {
     let yaml = "\
 x-robot: &robot

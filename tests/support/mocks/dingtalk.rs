@@ -304,6 +304,17 @@ impl DingTalkMock {
             .collect()
     }
 
+    /// The bodies of the messages delivered to the robot `access_token`, oldest first.
+    pub(crate) fn messages_to(&self, access_token: &str) -> Vec<Value> {
+        let query = format!("access_token={}", super::rfc3986(access_token));
+        self.server
+            .accepted()
+            .into_iter()
+            .filter(|r| r.path_and_query().contains(&query))
+            .filter_map(|r| r.json)
+            .collect()
+    }
+
     /// The text of each delivered message (markdown or plain), oldest first.
     pub(crate) fn texts(&self) -> Vec<String> {
         self.messages()
