@@ -306,3 +306,59 @@ fn timers_survive_kill_9_before_and_after_their_due_time_and_fire_once() {
     );
     drop(lookout);
 }
+
+#[test]
+fn two_unacknowledged_steps_fire_in_order_once_each() {
+    let mock = DingTalkMock::start("chat", Some("SECchat"));
+    mock.add_robot("boss", Some("SECboss"));
+    let mut config = two_robots(&mock);
+    config = config.replace(
+        "escalate: [{ after: 2s, channels: [oncall] }]",
+        "escalate: [{ after: 2s, channels: [oncall] }, { after: 4s, channels: [boss] }]",
+    );
+    config = config.replace(
+        "receivers:",
+        &format!(
+            "  boss: {{ type: dingtalk, url: '{}', secret: SECboss }}\nreceivers:",
+            mock.webhook_url_for("boss")
+        ),
+    );
+    let lookout = Lookout::start(&config);
+    let posted = Instant::now();
+    lookout.post_alerts("critical", &notification("ReplicaLag", "firing"));
+    poll_until(Duration::from_secs(15), "step 2", || {
+        match mock.messages_to("boss").len() {
+            0 => Err("not yet".to_owned()),
+            _ => Ok(()),
+        }
+    });
+    assert!(
+        posted.elapsed() >= Duration::from_secs(4),
+        "step 2 came {:?} after the notification, before its 4 s",
+        posted.elapsed()
+    );
+    // Order: the on-call message was accepted before the boss's.
+    let order: Vec<String> = mock
+        .accepted()
+        .iter()
+        .map(|r| r.path_and_query())
+        .filter(|p| !p.contains("access_token=chat"))
+        .collect();
+    assert!(
+        order.len() == 2
+            && order[0].contains("access_token=oncall")
+            && order[1].contains("access_token=boss"),
+        "{order:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(oncall_about(&mock, "ReplicaLag"), 1);
+    assert_eq!(mock.messages_to("boss").len(), 1);
+    for step in ["1", "2"] {
+        expect_metric(
+            &lookout,
+            "lookout_escalations_total",
+            &[("receiver", "critical"), ("step", step)],
+            1.0,
+        );
+    }
+}
