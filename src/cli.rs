@@ -73,6 +73,26 @@ pub enum Command {
         /// The query's `name`.
         name: String,
     },
+    /// Act on the running lookout's outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Send dead letters again once their cause is fixed (calls POST /-/outbox/redrive
+    /// on the running lookout this configuration describes, with its web.auth).
+    Redrive {
+        /// Every dead letter of this channel.
+        #[arg(long, conflicts_with = "ids")]
+        channel: Option<String>,
+        /// A dead letter's number (as on `/`); repeatable.
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        /// The server's base URL, if not the configured `listen` on this host.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -113,6 +133,16 @@ pub fn main(cli: &Cli) -> ExitCode {
         }),
         Some(Command::SendTest { channel }) => {
             with_config(cli, |config| crate::notify::cli::send_test(config, channel))
+        }
+        Some(Command::Outbox(OutboxCommand::Redrive { channel, ids, url })) => {
+            with_config(cli, |config| {
+                crate::notify::redrive_cli::redrive(
+                    &config,
+                    channel.as_deref(),
+                    ids,
+                    url.as_deref(),
+                )
+            })
         }
         None => serve(cli),
     }

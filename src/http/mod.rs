@@ -6,6 +6,7 @@
 //! | `GET /-/healthy` | [`health::healthy`] |
 //! | `GET /-/ready` | [`health::ready`] |
 //! | `POST /-/reload` | [`health::reload`] (guarded by `web.auth`) |
+//! | `POST /-/outbox/redrive` | [`outbox::redrive`] (guarded by `web.auth`) |
 //! | `POST /alertmanager/{receiver}` | [`webhook::receive`] (guarded by `web.auth`) |
 //! | `GET /ack/{token}` | [`ack::show`] (the token is the credential) |
 //! | `POST /ack/{token}` | [`ack::acknowledge`] |
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod outbox;
 pub mod server;
 pub mod status;
 pub mod webhook;
@@ -36,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/healthy", get(health::healthy).head(health::healthy))
         .route("/-/ready", get(health::ready).head(health::ready))
         .route("/-/reload", post(health::reload).put(health::reload))
+        .route("/-/outbox/redrive", post(outbox::redrive))
         .route(
             "/alertmanager/{receiver}",
             post(webhook::receive).layer(DefaultBodyLimit::disable()),

@@ -59,6 +59,7 @@ pub struct RelayMetrics {
     dead_letters: MetricFamily<Labels, Counter>,
     escalations: MetricFamily<Labels, Counter>,
     acks: MetricFamily<Labels, Counter>,
+    redriven: MetricFamily<Labels, Counter>,
     incidents_open: Arc<AtomicI64>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     storage: Arc<ArcSwap<Option<Storage>>>,
@@ -83,6 +84,7 @@ impl RelayMetrics {
             dead_letters: MetricFamily::default(),
             escalations: MetricFamily::default(),
             acks: MetricFamily::default(),
+            redriven: MetricFamily::default(),
             incidents_open: Arc::new(AtomicI64::new(0)),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             storage: Arc::new(ArcSwap::from_pointee(None)),
@@ -137,6 +139,11 @@ impl RelayMetrics {
             "Incidents acknowledged through their ack link, by receiver",
             metrics.acks.clone(),
         );
+        registry.register(
+            "lookout_redriven",
+            "Dead letters made pending again by POST /-/outbox/redrive, by channel",
+            metrics.redriven.clone(),
+        );
         registry.register_collector(Box::new(Gauges {
             snapshot: Arc::clone(&metrics.snapshot),
             storage: Arc::clone(&metrics.storage),
@@ -153,6 +160,7 @@ impl RelayMetrics {
             drop(self.digests.get_or_create(&labels));
             drop(self.throttles.get_or_create(&labels));
             drop(self.dead_letters.get_or_create(&labels));
+            drop(self.redriven.get_or_create(&labels));
         }
         for (receiver, r) in &config.receivers {
             drop(
@@ -239,6 +247,12 @@ impl RelayMetrics {
                 ("step", step.to_string()),
             ])
             .inc();
+    }
+
+    pub fn redriven(&self, channel: &str, count: usize) {
+        self.redriven
+            .get_or_create(&vec![("channel", channel.to_owned())])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     pub fn acked(&self, receiver: &str) {

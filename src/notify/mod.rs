@@ -12,6 +12,7 @@ pub mod cli;
 pub mod dispatcher;
 pub mod metrics;
 pub mod ratelimit;
+pub mod redrive_cli;
 pub mod relay;
 pub mod retention;
 pub mod send;

@@ -1012,7 +1012,9 @@ fn insert(
 
 mod digests;
 mod incidents;
+mod redrive;
 pub use digests::StoredDigest;
 pub use incidents::{Acked, IncidentPage, OpenIncident};
+pub use redrive::{Redrive, Redriven};
 #[cfg(test)]
 mod tests;

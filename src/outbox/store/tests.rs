@@ -759,3 +759,57 @@ async fn incidents_survive_reopening_the_outbox() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn redrive_revives_dead_letters_only_and_keeps_their_sent_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path()).unwrap();
+    outbox.accept(new("k1", &["a", "b"], 1_000)).await.unwrap();
+    outbox.accept(new("k2", &["a"], 1_001)).await.unwrap();
+    let a = outbox.due("a", 2_000, 10).await.unwrap();
+    let b = outbox.due("b", 2_000, 10).await.unwrap();
+    outbox
+        .part_sent(a[0].id, "t#1".into(), 2_000)
+        .await
+        .unwrap();
+    outbox
+        .dead(vec![a[0].id, a[1].id], "310000 sign".into(), 2_000)
+        .await
+        .unwrap();
+    outbox.delivered(vec![b[0].id], 2_000).await.unwrap();
+
+    let none = outbox
+        .redrive(Redrive::Channel("b".into()), 3_000)
+        .await
+        .unwrap();
+    assert_eq!(none.total(), 0, "a delivered row is not dead");
+    let one = outbox
+        .redrive(Redrive::Ids(vec![a[1].id, b[0].id, 999]), 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.channels,
+        std::collections::BTreeMap::from([("a".to_owned(), 1)])
+    );
+    let rest = outbox
+        .redrive(Redrive::Channel("a".into()), 3_000)
+        .await
+        .unwrap();
+    assert_eq!(rest.total(), 1);
+    let again = outbox.due("a", 3_000, 10).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0].attempts, 0);
+    assert_eq!(
+        again[0].sent_parts,
+        ["t#1"],
+        "a part already sent is not sent again"
+    );
+    assert!(
+        outbox
+            .redrive(Redrive::Channel("a".into()), 3_000)
+            .await
+            .unwrap()
+            .total()
+            == 0
+    );
+}
