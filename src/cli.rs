@@ -293,8 +293,16 @@ fn run_server(
         let listener = app::bind(&config).await?;
         let shutdown = Shutdown::new();
         shutdown::on_signals(shutdown.clone());
+        let demo = simulate.is_some();
         let simulator = simulate.map(|db| crate::demo::spawn_simulator(db, shutdown.clone()));
         let state = AppState::new(config, overrides, shutdown.clone())?;
+        if demo && let Ok(addr) = listener.local_addr() {
+            tokio::spawn(crate::demo::alerts::run(
+                std::sync::Arc::clone(&state),
+                addr,
+                shutdown.clone(),
+            ));
+        }
         let result = app::run(listener, state, shutdown.clone()).await;
         shutdown.trigger();
         if let Some(simulator) = simulator {

@@ -68,6 +68,8 @@ pub struct AppState {
     overrides: Overrides,
     ready: AtomicBool,
     reloading: tokio::sync::Mutex<()>,
+    /// What stands in for Alertmanager, when something built in does (the demo).
+    alert_source: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
             overrides,
             ready: AtomicBool::new(false),
             reloading: tokio::sync::Mutex::new(()),
+            alert_source: std::sync::OnceLock::new(),
         }))
     }
 
@@ -105,6 +108,15 @@ impl AppState {
 
     pub fn exporter(&self) -> &Exporter {
         &self.exporter
+    }
+
+    /// Says that a built-in alert source posts the notifications (shown on `/`).
+    pub fn set_alert_source(&self, description: String) {
+        let _ = self.alert_source.set(description);
+    }
+
+    pub fn alert_source(&self) -> Option<&str> {
+        self.alert_source.get().map(String::as_str)
     }
 
     /// Serving, with the configuration loaded and (when receivers exist) the outbox open.

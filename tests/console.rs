@@ -226,3 +226,56 @@ fn dead_ids(lookout: &Lookout) -> std::collections::BTreeMap<String, i64> {
     assert_eq!(ids.len(), 3, "three dead letters with buttons:\n{page}");
     ids
 }
+
+/// `lookout demo` on its own: within three minutes its built-in alert source (standing
+/// in for Alertmanager) posts a firing notification when a simulator burst crosses a
+/// threshold, the console channel prints the rendered message, and `/` shows it beside
+/// the queries' values and sparklines.
+#[test]
+fn the_demo_alerts_on_its_own_within_three_minutes() {
+    let started = std::time::Instant::now();
+    let lookout = Lookout::start_with_args(support::lookout::HOST_ONLY_CONFIG, &["demo"]);
+    let page = http_get(&lookout.url("/"), &[])
+        .expect("status page")
+        .text();
+    assert!(page.contains("stands in for Alertmanager"), "{page}");
+    let first = poll_until(
+        Duration::from_secs(180),
+        "a rendered firing message",
+        || {
+            let out = lookout.stdout();
+            match out.split_once("── lookout → console ──") {
+                Some((_, message)) if message.contains("【告警】") => Ok(started.elapsed()),
+                _ => Err(format!(
+                    "stdout:\n{out}\nlogs:\n{}",
+                    lookout
+                        .logs()
+                        .lines()
+                        .filter(|l| l.contains("alert source"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )),
+            }
+        },
+    );
+    println!(
+        "demo: first rendered firing message {:.0} s after start",
+        first.as_secs_f64()
+    );
+    assert!(
+        lookout.logs().contains("standing in for Alertmanager"),
+        "the log names the alert source"
+    );
+    let page = http_get(&lookout.url("/"), &[])
+        .expect("status page")
+        .text();
+    assert!(
+        page.contains("firing "),
+        "the notification is listed on /:\n{page}"
+    );
+    assert!(page.contains("<svg class=\"spark\""), "sparklines:\n{page}");
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "the page refreshes itself"
+    );
+}

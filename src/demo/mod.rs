@@ -9,6 +9,7 @@
 //!
 //! The same shop, for MySQL/MariaDB and PostgreSQL, is in `examples/shop/`.
 
+pub mod alerts;
 mod schema;
 mod seed;
 mod simulator;

@@ -219,9 +219,12 @@ impl Simulator {
                 moved_funds: false,
             });
         }
-        let next_burst = settings
-            .burst_every
-            .map(|every| Instant::now() + every.mul_f64(rng.f64() + 0.5));
+        // The first burst comes within about a minute, so a newcomer sees an alert (and
+        // the relay at work) soon after starting the demo.
+        let next_burst = settings.burst_every.map(|every| {
+            let first = Duration::from_secs(30) + Duration::from_secs_f64(20.0 * rng.f64());
+            Instant::now() + every.mul_f64(rng.f64() + 0.5).min(first)
+        });
         Ok(Self {
             rng,
             tick: 0,

@@ -16,6 +16,7 @@ use minijinja::{Environment, context};
 
 use super::error::Error;
 use crate::config::Config;
+use crate::exporter::sql::history;
 use crate::outbox::store::Row;
 use crate::state::AppState;
 
@@ -42,10 +43,22 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
         .sql()
         .status()
         .into_iter()
-        .map(|(q, s)| {
+        .map(|(q, s, tracks)| {
+            #[allow(clippy::cast_sign_loss)]
+            let now = Utc::now().timestamp().max(0) as u64;
+            let values: Vec<_> = tracks
+                .iter()
+                .map(|t| {
+                    context! {
+                        name => t.name.clone(),
+                        value => t.latest().map_or_else(|| "—".to_owned(), |v| format!("{v}")),
+                        spark => minijinja::Value::from_safe_string(history::sparkline(t, now, 120, 24)),
+                    }
+                })
+                .collect();
             context! {
                 name => q.name, database => q.database, interval => humantime::format_duration(q.interval).to_string(),
-                success => s.success, series => s.series, runs => s.runs, errors => s.errors,
+                success => s.success, series => s.series, runs => s.runs, errors => s.errors, values,
             }
         })
         .collect();
@@ -59,8 +72,12 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
             let gauges = snapshot.channels.iter().find(|g| g.channel == c.name);
             let status = statuses.get(&c.name).cloned().unwrap_or_default();
             let paused = status.paused_until_ms.filter(|until| *until > Utc::now().timestamp_millis());
+            let budget = dispatcher.as_ref().map_or_else(String::new, |d| {
+                let (used, allowed) = d.budget_use(c);
+                format!("{used}/{allowed} per {}", humantime::format_duration(c.delivery.rate_limit.per))
+            });
             context! {
-                name => c.name.clone(), kind => c.kind.name(),
+                name => c.name.clone(), kind => c.kind.name(), budget,
                 pending => gauges.map_or(0, |g| g.pending),
                 oldest => gauges.filter(|g| g.pending > 0).map_or_else(|| "—".to_owned(), |g| format!("{:.0} s", g.oldest_pending_age_seconds)),
                 dead => gauges.map_or(0, |g| g.dead),
@@ -142,6 +159,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
             recent: rows(recent),
         },
         state.relay().open_error(),
+        state.alert_source(),
     )
 }
 
@@ -158,6 +176,7 @@ fn render(
     config: &Config,
     tables: Tables,
     outbox_error: Option<String>,
+    alert_source: Option<&str>,
 ) -> Result<Html<String>, Error> {
     let Tables {
         queries,
@@ -180,7 +199,7 @@ fn render(
             databases => config.databases.keys().cloned().collect::<Vec<_>>(),
             receivers => config.receivers.keys().cloned().collect::<Vec<_>>(),
             escalating => config.receivers.values().any(|r| !r.escalate.is_empty()),
-            queries, channels, incidents, dead_letters, recent, outbox_error,
+            queries, channels, incidents, dead_letters, recent, outbox_error, alert_source,
         })
         .map(Html)
         .map_err(|error| Error::Internal(error.to_string()))

@@ -317,6 +317,25 @@ impl Dispatcher {
         })
     }
 
+    /// How much of its rate budget the channel's busiest target has used in the current
+    /// window: (used, allowed), for the console.
+    pub fn budget_use(&self, channel: &Channel) -> (usize, u32) {
+        let rate = channel.delivery.rate_limit;
+        let now = now_ms();
+        let used = channel
+            .targets()
+            .iter()
+            .map(|target| {
+                let available = self.budget_of(channel, target, now).available;
+                usize::try_from(rate.count)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(available)
+            })
+            .max()
+            .unwrap_or(0);
+        (used, rate.count)
+    }
+
     /// The channel's budget over its unpaused targets: the parts each can take now, and
     /// when that changes. `None` with the earliest pause end when every target is paused.
     fn channel_budget(&self, channel: &Channel, now: i64) -> Result<(usize, i64), i64> {

@@ -6,6 +6,7 @@
 //! SQLite. A reload keeps the pools and snapshots of unchanged databases and queries.
 
 pub mod database;
+pub mod history;
 pub mod mysql;
 pub mod postgres;
 pub mod query;
@@ -129,16 +130,37 @@ impl SqlExporter {
     }
 
     /// Each query's latest health, for the status page.
-    pub fn status(&self) -> Vec<(crate::config::Query, query::Stats)> {
+    pub fn status(&self) -> Vec<(crate::config::Query, query::Stats, Vec<history::Track>)> {
         self.running
             .lock()
             .map(|r| {
                 r.queries
                     .iter()
-                    .map(|q| (q.query.clone(), q.stats()))
+                    .map(|q| {
+                        let tracks = q.history.lock().map(|h| h.tracks()).unwrap_or_default();
+                        (q.query.clone(), q.stats(), tracks)
+                    })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The largest current value of `metric` across its series, if a fresh snapshot has it.
+    pub fn latest(&self, metric: &str) -> Option<f64> {
+        let running = self.running.lock().ok()?;
+        running
+            .queries
+            .iter()
+            .filter_map(|state| state.fresh())
+            .flat_map(|snapshot| {
+                snapshot
+                    .families
+                    .iter()
+                    .filter(|f| f.name == metric)
+                    .flat_map(|f| f.samples.iter().map(|s| s.value))
+                    .collect::<Vec<_>>()
+            })
+            .reduce(f64::max)
     }
 
     fn families(&self) -> Vec<Family> {

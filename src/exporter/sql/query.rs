@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwapOption;
 
 use super::database::DatabaseHandle;
+use super::history::History;
 use super::rows::Conversion;
 use crate::config::Query;
 use crate::exporter::family::Family;
@@ -39,6 +40,8 @@ pub struct QueryState {
     pub query: Query,
     pub snapshot: ArcSwapOption<Snapshot>,
     pub stats: Mutex<Stats>,
+    /// The last hour of a few series, for the console.
+    pub history: Mutex<History>,
 }
 
 impl QueryState {
@@ -47,6 +50,7 @@ impl QueryState {
             query,
             snapshot: ArcSwapOption::empty(),
             stats: Mutex::new(Stats::default()),
+            history: Mutex::new(History::default()),
         }
     }
 
@@ -79,6 +83,10 @@ impl QueryState {
                 stats.dropped_cardinality += conversion.dropped;
                 stats.dropped_duplicate += conversion.duplicates;
                 stats.last_success_unix = Some(unix_now());
+                if let Ok(mut history) = self.history.lock() {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    history.record(&conversion.families, unix_now() as u64);
+                }
                 self.snapshot.store(Some(Arc::new(Snapshot {
                     families: conversion.families,
                     taken: Instant::now(),
