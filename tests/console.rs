@@ -279,3 +279,96 @@ fn the_demo_alerts_on_its_own_within_three_minutes() {
         "the page refreshes itself"
     );
 }
+
+/// The page in a real browser (headless Chromium at 375 px): no JavaScript errors, the
+/// sparklines are drawn, and the "send again" button of a dead letter — once a reload
+/// fixed its robot secret — gets it delivered, once. The screenshot is kept under
+/// `target/test-artifacts/console.png`.
+#[test]
+fn the_console_in_a_browser_redrives_a_dead_letter() {
+    let Some(python) = support::python::python() else {
+        return;
+    };
+    if support::require_binary("chromium").is_none()
+        || support::require_binary("chromedriver").is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("values.db");
+    rusqlite::Connection::open(&db)
+        .and_then(|c| c.execute_batch("CREATE TABLE t (v REAL); INSERT INTO t VALUES (42.5);"))
+        .expect("a SQLite file");
+    let mock = DingTalkMock::start("ops-robot", Some("SECgood"));
+    let config = |secret: &str| {
+        format!(
+            "host: {{ enabled: false }}
+databases:
+  local: {{ url: 'sqlite://{}' }}
+queries:
+  - {{ name: answer, database: local, interval: 1s, sql: 'SELECT v FROM t', metrics: [{{ name: console_answer, value: v }}] }}
+channels:
+  ops: {{ type: dingtalk, url: '{}', secret: {secret} }}
+receivers:
+  critical: {{ channels: [ops] }}
+",
+            db.display(),
+            mock.webhook_url()
+        )
+    };
+    let lookout = Lookout::start(&config("SECwrong"));
+    lookout.post_alerts("critical", &notification("ViaBrowser"));
+    wait_dead(&lookout, 1.0);
+    std::fs::write(lookout.config_path(), config("SECgood")).expect("rewrite config");
+    let reloaded = http_request("POST", &lookout.url("/-/reload"), &[], b"").expect("reload");
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    poll_until(Duration::from_secs(10), "a sparkline", || {
+        let page = http_get(&lookout.url("/"), &[])
+            .expect("status page")
+            .text();
+        if page.contains("<polyline") {
+            Ok(())
+        } else {
+            Err(page)
+        }
+    });
+
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let screenshot = artifacts.join("console.png");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(lookout.url("/"))
+        .arg(&screenshot)
+        .output()
+        .expect("run the browser");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the script's JSON");
+    assert_eq!(
+        seen["errors"],
+        json!([]),
+        "JavaScript console errors: {seen}"
+    );
+    assert!(seen["sparklines"].as_u64().unwrap_or(0) >= 1, "{seen}");
+    assert_eq!(seen["clicked"], true, "{seen}");
+    assert!(seen["width"].as_u64().unwrap_or(0) <= 375, "{seen}");
+    poll_until(
+        Duration::from_secs(10),
+        "the redriven letter",
+        || match delivered_about(&mock, "ViaBrowser") {
+            1 => Ok(()),
+            n => Err(format!("{n}")),
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(delivered_about(&mock, "ViaBrowser"), 1, "delivered once");
+    let size = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "a screenshot at {}", screenshot.display());
+    println!("screenshot: {} ({size} bytes)", screenshot.display());
+}

@@ -52,7 +52,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Result<Html<String>, Er
                     context! {
                         name => t.name.clone(),
                         value => t.latest().map_or_else(|| "—".to_owned(), |v| format!("{v}")),
-                        spark => minijinja::Value::from_safe_string(history::sparkline(t, now, 120, 24)),
+                        spark => minijinja::Value::from_safe_string(history::sparkline(t, now, 96, 20)),
                     }
                 })
                 .collect();

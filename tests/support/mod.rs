@@ -103,6 +103,7 @@ fn debian_package(binary: &str) -> &str {
     match binary {
         "promtool" => "prometheus",
         "initdb" | "pg_ctl" => "postgresql",
+        "chromedriver" => "chromium-driver",
         "mariadbd" | "mariadb-install-db" => "mariadb-server",
         other => other,
     }
