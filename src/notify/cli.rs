@@ -38,6 +38,11 @@ pub fn render(config: Config, receiver: &str, payload: &Path) -> ExitCode {
         }
     };
     let timezone = config.timezone;
+    let escalates = config
+        .receivers
+        .get(receiver)
+        .is_some_and(|r| !r.escalate.is_empty());
+    let external_url = config.web.external_url.clone();
     let registry = match Channels::new(Arc::new(config)) {
         Ok(registry) => registry,
         Err(error) => {
@@ -52,7 +57,12 @@ pub fn render(config: Config, receiver: &str, payload: &Path) -> ExitCode {
         .map(|a| a.ended().unwrap_or(a.starts_at))
         .max()
         .unwrap_or_else(Utc::now);
-    let view = view::build(&notification, timezone, now);
+    let mut view = view::build(&notification, timezone, now);
+    // An escalating receiver's firing messages carry an ack link; its token names the
+    // incident, which only a running lookout has: show where it goes.
+    if view.firing && escalates {
+        view.ack_url = format!("{}/ack/<token>", external_url.unwrap_or_default());
+    }
     let mut failed = false;
     for name in &channels {
         let Some(channel) = registry.channel(name) else {
