@@ -95,7 +95,13 @@ impl QueryState {
             Err(error) => {
                 stats.success = false;
                 stats.errors += 1;
-                tracing::warn!(%error, query = %self.query.name, database = %db.name, "query failed");
+                // While the database backs off, every run fails the same way without
+                // trying: the failure that started it was logged, and the retry will be.
+                if matches!(error, super::Error::BackingOff(_)) {
+                    tracing::debug!(%error, query = %self.query.name, database = %db.name, "query skipped");
+                } else {
+                    tracing::warn!(%error, query = %self.query.name, database = %db.name, "query failed");
+                }
             }
         }
     }
