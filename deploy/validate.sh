@@ -9,7 +9,7 @@
 #   deploy/validate.sh              # all of them
 #
 # Exit status: 0 valid, 1 invalid, 3 a tool is unavailable (PyPI unreachable, no
-# systemd-analyze or kubectl); tests/kit_deploy.rs skips on 3 outside CI and fails in CI.
+# systemd-analyze or kubectl); tests/it/kit_deploy.rs skips on 3 outside CI and fails in CI.
 set -euo pipefail
 deploy=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$deploy")
@@ -47,7 +47,7 @@ validate_kubernetes() {
   rendered=$out/rendered.yaml
   kubectl kustomize "$deploy/kubernetes" >"$rendered"
   # kubernetes-validate reads multi-document files; the Prometheus Operator's kinds have
-  # no bundled schema (tests/kit_deploy.rs checks those by hand and with promtool), so
+  # no bundled schema (tests/it/kit_deploy.rs checks those by hand and with promtool), so
   # each document is validated on its own and those two are set aside.
   "$venv/bin/python" - "$rendered" "$deploy/kubernetes/secret.example.yaml" "$out" <<'PY'
 import pathlib, sys, yaml

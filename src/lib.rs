@@ -11,7 +11,7 @@
 //! Dependencies between these modules point one way: from the entry points (`cli`,
 //! `app`) through `http` and the shared `state` to the workers (`notify`, `exporter`,
 //! `outbox`), through `config` to `channel` (the channel kinds), and down to `alert`,
-//! `configfile` and `backoff`. `tests/module_graph.rs` fails on any cycle.
+//! `configfile` and `backoff`. `tests/it/module_graph.rs` fails on any cycle.
 
 pub mod alert;
 pub mod app;

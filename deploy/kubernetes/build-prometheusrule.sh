@@ -4,7 +4,7 @@
 #
 #   deploy/kubernetes/build-prometheusrule.sh > deploy/kubernetes/prometheusrule.yaml
 #
-# prometheusrule.yaml is committed (kustomize cannot run scripts) and tests/kit_deploy.rs
+# prometheusrule.yaml is committed (kustomize cannot run scripts) and tests/it/kit_deploy.rs
 # regenerates it and compares, so it cannot drift from rules/. An optional argument names
 # another rules directory.
 #

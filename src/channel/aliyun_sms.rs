@@ -515,7 +515,7 @@ mod tests {
 
     /// A verifier written from the doc alone: rebuild the canonical request from what is
     /// on the wire (URL query, headers, body) and check the signature — what a mock
-    /// gateway in `tests/support` will do.
+    /// gateway in `tests/it/support` will do.
     fn verify(req: &SignedRequest, secret: &str) -> bool {
         let auth = req.header("authorization").unwrap_or_default();
         let Some(rest) = auth.strip_prefix("ACS3-HMAC-SHA256 ") else {

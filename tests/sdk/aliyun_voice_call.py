@@ -6,7 +6,7 @@ given, over plain HTTP, and prints the outcome as one JSON line: {"ok": true, "s
 Exit status: 0 when the reply's Code is OK, 1 when the service refused the request (the
 code is printed), 2 when the SDK failed without a reply from the service.
 
-Used by tests/sdk_verifies_mocks.rs against the verifying mock in tests/support/mocks/.
+Used by tests/it/sdk_verifies_mocks.rs against the verifying mock in tests/it/support/mocks/.
 """
 
 import argparse

@@ -5,7 +5,7 @@ line: {"ok": true, "body": {..}} or {"ok": false, "code": .., "message": ..}.
 Exit status: 0 when every number's SendStatusSet Code is Ok, 1 when the service refused
 the request or a number (the code is printed), 2 when the SDK failed without a reply.
 
-Used by tests/sdk_verifies_mocks.rs against the verifying mock in tests/support/mocks/.
+Used by tests/it/sdk_verifies_mocks.rs against the verifying mock in tests/it/support/mocks/.
 """
 
 import argparse

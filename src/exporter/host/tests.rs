@@ -410,7 +410,7 @@ mod linux {
         assert_eq!(names(&report), all_names());
         // The core collectors work on every Linux; the others depend on the kernel's
         // configuration (conntrack, pressure) and are checked against node_exporter in
-        // tests/host_node_exporter.rs.
+        // tests/it/host_node_exporter.rs.
         assert!(
             report.collectors.iter().take(9).all(|c| c.success),
             "{:?}",
