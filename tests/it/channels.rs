@@ -3,16 +3,15 @@
 //! really ping, `send-test` (robots and voice calls), voice calls' keys, defaults and
 //! short spoken variables, and secrets kept out of `Debug` and command output.
 
-
 use std::sync::Arc;
 
+use crate::support::mocks::{AliyunVoiceMock, DingTalkMock, Misbehave, TencentVoiceMock};
 use lookout::alert::Notification;
 use lookout::alert::view;
 use lookout::channel::Options;
 use lookout::config::{Config, Sources, parse_str};
 use lookout::notify::Outcome;
 use lookout::notify::send::Channels;
-use crate::support::mocks::{AliyunVoiceMock, DingTalkMock, Misbehave, TencentVoiceMock};
 
 const SECRETS: &[&str] = &[
     "SECtable-secret",

@@ -2,7 +2,6 @@
 //! (SIGTERM/SIGINT stop gracefully, SIGHUP reloads and a bad file keeps the old config),
 //! log formats, and secrets that never reach logs, pages or metrics.
 
-
 use std::process::Command;
 use std::time::Duration;
 

@@ -3,14 +3,13 @@
 //! delivered after one redrive and never twice — by `lookout outbox redrive`, by the
 //! JSON endpoint and by the button on `/`.
 
-
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::exposition::labels;
 use crate::support::mocks::DingTalkMock;
 use crate::support::{Lookout, http_get, http_request, poll_until};
+use serde_json::json;
 
 const TOKEN: &str = "console-test-token";
 

@@ -4,16 +4,15 @@
 //! bursts, stops when told), and `examples/shop/` loaded into a real MariaDB and
 //! PostgreSQL with every example query run against it.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::db::{MariaDb, PASSWORD, Postgres, run};
 use lookout::config::{Config, Sources, parse_str};
 use lookout::demo::{self, SimulatorSettings};
 use lookout::shutdown::Shutdown;
 use rusqlite::{Connection, OpenFlags};
-use crate::support::db::{MariaDb, PASSWORD, Postgres, run};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop")

@@ -1,7 +1,6 @@
 //! A real Prometheus scrapes `lookout demo`: the business series are there and they move
 //! while the simulator writes, and every demo query reports success.
 
-
 use std::time::Duration;
 
 use crate::support::lookout::HOST_ONLY_CONFIG;

@@ -11,17 +11,16 @@
 //! group_interval) and points addresses and secrets at this test's processes; the test
 //! checks that queries and rule expressions are byte-identical to the originals.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lookout::config::{Config, Sources, parse_str};
-use regex::Regex;
-use serde_json::Value;
 use crate::support::db::{MariaDb, PASSWORD};
 use crate::support::mocks::DingTalkMock;
 use crate::support::{Alertmanager, Lookout, Prometheus, require_binary};
+use lookout::config::{Config, Sources, parse_str};
+use regex::Regex;
+use serde_json::Value;
 
 const ALERT: &str = "TransactionFailureRateHigh";
 const ROBOT_TOKEN: &str = "e2e-robot";

@@ -6,13 +6,12 @@
 //! letters on `/` and in the metrics; the password shows nowhere; `render` and
 //! `send-test` work for email.
 
-
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::support::exposition::labels;
 use crate::support::smtp::{Mode, PASSWORD, SmtpServer, USER};
 use crate::support::{Lookout, http_get, poll_until};
+use serde_json::{Value, json};
 
 const SCRIPT: &str = "<script>alert('x')</script>";
 

@@ -4,13 +4,12 @@
 //! a resolved notification cancels them too; a forged token is 404; timers survive
 //! `kill -9` before and after their due time and fire exactly once.
 
-
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use crate::support::exposition::labels;
 use crate::support::mocks::{DingTalkMock, TencentVoiceMock};
 use crate::support::{Lookout, http_get, http_request, poll_until};
+use serde_json::json;
 
 const EXTERNAL: &str = "https://lookout.example.com";
 

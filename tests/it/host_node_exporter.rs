@@ -5,10 +5,11 @@
 //! the host's constants are equal; and the other values agree within what the metric can
 //! drift between two reads.
 
-
 use std::collections::BTreeMap;
 
-use crate::support::{Exposition, Labels, Lookout, NodeExporter, http_get, lookout::HOST_ONLY_CONFIG};
+use crate::support::{
+    Exposition, Labels, Lookout, NodeExporter, http_get, lookout::HOST_ONLY_CONFIG,
+};
 
 /// The core subset of SPEC §2 (and the contract's extras). lookout must serve each one
 /// that node_exporter serves on this machine.

@@ -10,7 +10,6 @@
 //! `scrape_protocols: [PrometheusText0.0.4]`. The proxy records the Content-Type lookout
 //! answered in each run.
 
-
 use std::time::Duration;
 
 use crate::support::{Lookout, Prometheus, RecordingProxy, lookout::HOST_ONLY_CONFIG, poll_until};

@@ -2,7 +2,6 @@
 //! proc/loadavg, proc/mounts and a mounted directory) gives exactly its values, with mount
 //! points reported as the host sees them (the prefix stripped) and statted through it.
 
-
 use std::fs;
 use std::path::Path;
 

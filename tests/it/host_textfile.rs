@@ -2,7 +2,6 @@
 //! its mtime; a malformed one sets `node_textfile_scrape_error 1` and is skipped while
 //! `/metrics` keeps answering 200 with everything else.
 
-
 use std::fs;
 
 use crate::support::Lookout;

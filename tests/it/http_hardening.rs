@@ -4,7 +4,6 @@
 //! answering; SIGTERM exits within `web.shutdown_timeout` while a request hangs; a reload
 //! that changes `state_dir` says it needs a restart.
 
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -301,14 +300,12 @@ fn a_reload_that_changes_state_dir_says_it_needs_a_restart() {
     let second = dirs.path().join("second");
     let config = |dir: &std::path::Path| format!("{RELAY_CONFIG}state_dir: '{}'\n", dir.display());
     let lookout = Lookout::start_unready(&config(&first));
-    crate::support::poll_until(
-        Duration::from_secs(10),
-        "the outbox to open",
-        || match crate::support::http_get(&lookout.url("/-/ready"), &[]) {
+    crate::support::poll_until(Duration::from_secs(10), "the outbox to open", || {
+        match crate::support::http_get(&lookout.url("/-/ready"), &[]) {
             Ok(response) if response.status == 200 => Ok(()),
             other => Err(format!("{:?}", other.map(|r| r.status))),
-        },
-    );
+        }
+    });
     std::fs::write(lookout.config_path(), config(&second)).expect("rewrite config");
     let response =
         http_request("POST", &lookout.url("/-/reload"), &[], &[]).expect("POST /-/reload");

@@ -3,14 +3,13 @@
 //! client without a certificate from that CA fails, one with it succeeds; a replaced
 //! certificate file is served after SIGHUP, without a restart; plain HTTP is refused.
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use crate::support::certs::Certs;
 use crate::support::{Lookout, Prometheus, http_get, poll_until};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 
 fn config(certs: &Certs, client_ca: bool) -> String {
     let mut tls = format!(

@@ -9,7 +9,6 @@
 //! and `/alertmanager/high` with the bearer token from `credentials_file`, and emails
 //! lookout's own alerts to a local SMTP sink by itself.
 
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -18,10 +17,10 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
 use crate::support::exposition::{Exposition, labels};
 use crate::support::{Alertmanager, Lookout, http_get, poll_until, require_binary};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 const CONFIG_URL: &str = "http://lookout:9788";
 const CONFIG_TOKEN_FILE: &str = "/etc/alertmanager/lookout-token";

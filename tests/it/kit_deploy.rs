@@ -6,15 +6,14 @@
 //! and with `rules/`, `alertmanager/` and `grafana/` (paths, hosts, secrets, variables);
 //! the shipped lookout configurations pass `lookout check-config`; the scripts parse.
 
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::{in_ci, require_binary};
 use marked_yaml::Node;
 use regex::Regex;
 use serde_json::{Map, Value};
-use crate::support::{in_ci, require_binary};
 
 const SERVICES: [&str; 5] = [
     "lookout",

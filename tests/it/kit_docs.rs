@@ -5,14 +5,13 @@
 //! program that reads it (`lookout check-config`, `promtool check config`, `amtool
 //! check-config`).
 
-
 use crate::support::markdown::anchor;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use regex::Regex;
 use crate::support::require_binary;
+use regex::Regex;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

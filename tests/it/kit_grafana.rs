@@ -11,16 +11,15 @@
 //! exports (or a documented counter that appears on its first event), and every rule
 //! evaluates without error.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
-use serde_json::{Value, json};
 use crate::support::http::percent_encode;
 use crate::support::lookout::HOST_ONLY_CONFIG;
 use crate::support::{Lookout, Prometheus, http_request, poll_until, require_binary};
+use regex::Regex;
+use serde_json::{Value, json};
 
 const DASHBOARDS: [&str; 3] = ["host", "business", "relay"];
 

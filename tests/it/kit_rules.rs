@@ -9,15 +9,14 @@
 //! `docs/runbook.md`, host selectors scoped to lookout's jobs, recording names that
 //! cannot collide with the node-exporter mixin's.
 
-
 use crate::support::markdown::anchor;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde::Deserialize;
 use crate::support::require_binary;
+use serde::Deserialize;
 
 const SEVERITIES: [&str; 4] = ["critical", "high", "warning", "info"];
 

@@ -5,12 +5,11 @@
 //! `node_memory_MemTotal_bytes metric names should be written in 'snake_case' not 'camelCase'`,
 //! and exits 0 when clean, 3 when it only has lint findings, 1 when it cannot parse.
 
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use regex::Regex;
 use crate::support::{Lookout, http_get, lookout::HOST_ONLY_CONFIG, require_binary};
+use regex::Regex;
 
 /// The only findings allowed are those node_exporter's own names draw, which parity
 /// requires (SPEC §6.8): its meminfo and netstat field names (`MemTotal`,
@@ -145,7 +144,8 @@ fn a_multiline_help_and_tricky_label_values_keep_both_formats_parseable() {
 
     // OpenMetrics (what Prometheus asks for first): Prometheus scrapes it whole and
     // unescapes the help and the label value back to what lookout was given.
-    let Some(prometheus) = crate::support::Prometheus::scraping(&[("lookout", lookout.addr())]) else {
+    let Some(prometheus) = crate::support::Prometheus::scraping(&[("lookout", lookout.addr())])
+    else {
         return;
     };
     let (labels, value) = crate::support::poll_until(

@@ -9,7 +9,6 @@
 //! service refuses (tampered signature, body, timestamp; wrong credentials; replays) with
 //! the real code.
 
-
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};

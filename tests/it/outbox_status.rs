@@ -3,17 +3,16 @@
 //! retention keeps the outbox within `relay.retention.max_bytes` without touching pending
 //! rows or the dedupe window; a transport failure names its cause, never the robot URL.
 
-
 use std::net::TcpListener;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use crate::support::exposition::{Exposition, labels};
 use crate::support::mocks::{DingTalkMock, Misbehave, Times};
 use crate::support::{Lookout, free_addr, http_get, http_request, poll_until};
+use serde_json::json;
 
 /// A notification named `name` with `alerts` alerts, each with a 200-byte annotation, so
 /// its payload is about `alerts` × 300 bytes.

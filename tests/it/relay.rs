@@ -4,14 +4,13 @@
 //! dead letter without holding up other channels; the same notification twice within the
 //! dedupe window is delivered once.
 
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use crate::support::exposition::{Exposition, labels};
 use crate::support::mocks::{DingTalkMock, Misbehave, Times};
 use crate::support::{Lookout, http_get, poll_until};
+use serde_json::json;
 
 fn notification(name: &str, alerts: &[(String, String)]) -> String {
     let alerts: Vec<_> = alerts

@@ -4,13 +4,12 @@
 //! unusable state directory lookout answers 503, Alertmanager retries, and the alert is
 //! delivered once the directory works.
 
-
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::support::exposition::{Exposition, labels};
 use crate::support::mocks::DingTalkMock;
 use crate::support::{Alertmanager, Lookout, http_get, poll_until};
+use serde_json::{Value, json};
 
 const TOKEN: &str = "am-bearer-t0ken";
 
@@ -172,8 +171,11 @@ fn an_unusable_state_dir_gets_503_until_it_works_then_alertmanager_delivers() {
     let blocker = dir.path().join("state-parent");
     std::fs::write(&blocker, "").unwrap();
     let state = blocker.join("state");
-    let lookout =
-        crate::support::lookout::Lookout::start_unready(&lookout_config(&mock, &token_file, Some(&state)));
+    let lookout = crate::support::lookout::Lookout::start_unready(&lookout_config(
+        &mock,
+        &token_file,
+        Some(&state),
+    ));
     let Some(am) = Alertmanager::start(&alertmanager_config(&lookout, &token_file)) else {
         return;
     };

@@ -5,13 +5,12 @@
 //! figures against the 40 MB target. These tests run the debug build, so their bound is
 //! looser, but far below what an unbounded digest costs.
 
-
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::exposition::Exposition;
 use crate::support::mocks::DingTalkMock;
 use crate::support::{Lookout, http_get, poll_until};
+use serde_json::json;
 
 /// Peak RSS allowed for the debug build in these shapes.
 const PEAK_RSS_MB: f64 = 80.0;

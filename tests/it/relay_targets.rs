@@ -5,13 +5,12 @@
 //! resumes at its next part without re-sending the parts delivered; a reloaded
 //! `rate_limit` applies without a restart.
 
-
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use crate::support::http_request;
 use crate::support::mocks::{AliyunSmsMock, DingTalkMock, Misbehave, Times};
 use crate::support::{Lookout, poll_until};
+use serde_json::json;
 
 /// A notification of group `group` with `alerts` alerts, each with a long summary so a
 /// digest of a few notifications needs several parts.

@@ -8,7 +8,6 @@
 //! The SDKs live in a venv at `target/pysdk`, made by `.ci/python-sdks` (run here once
 //! when missing). Without it the tests skip with a note, except in CI, where they fail.
 
-
 use std::path::Path;
 use std::process::Command;
 

@@ -4,7 +4,6 @@
 //! for `lookout_counted`, a user only this test connects as; `.ci/services` creates it
 //! and turns `userstat` on), not by lookout's own counters.
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

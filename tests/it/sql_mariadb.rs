@@ -2,14 +2,13 @@
 //! duplicate label sets, the series cap, Chinese label values, the server-side statement
 //! timeout (the query is gone from the process list), and read-only sessions.
 
-
 use std::time::{Duration, Instant};
 
+use crate::support::db::{MariaDb, PASSWORD, run};
 use lookout::config::{Config, Sources, parse_str};
 use lookout::exporter::family::Family;
 use lookout::exporter::sql::Error;
 use lookout::exporter::sql::database::DatabaseHandle;
-use crate::support::db::{MariaDb, PASSWORD, run};
 
 fn config(db: &MariaDb, queries: &str) -> Config {
     let yaml = format!(

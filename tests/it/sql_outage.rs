@@ -4,7 +4,6 @@
 //! after `stale_after`, reconnect attempts must stay bounded by the backoff, and values
 //! must return after the restart without restarting lookout.
 
-
 use std::time::{Duration, Instant};
 
 use crate::support::exposition::{Exposition, labels};

@@ -3,14 +3,13 @@
 //! cap, Chinese labels, `statement_timeout` (the query is gone from `pg_stat_activity`),
 //! and read-only transactions.
 
-
 use std::time::{Duration, Instant};
 
-use lookout::config::{Config, Sources, parse_str};
-use lookout::exporter::sql::database::DatabaseHandle;
 use crate::support::db::{PASSWORD, Postgres, run};
 use crate::support::exposition::{Exposition, labels};
 use crate::support::{Lookout, http_get, poll_until};
+use lookout::config::{Config, Sources, parse_str};
+use lookout::exporter::sql::database::DatabaseHandle;
 
 fn config(db: &Postgres, queries: &str) -> Config {
     config_with(db, "max_connections: 2", queries)

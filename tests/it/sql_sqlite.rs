@@ -2,13 +2,12 @@
 //! connections that a query cannot switch back, reading that stops at `max_series`, and
 //! a bounded wait for a free connection that is not an outage.
 
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::db::run;
 use lookout::config::{Config, Sources, parse_str};
 use lookout::exporter::sql::database::DatabaseHandle;
-use crate::support::db::run;
 
 /// A database file with table `w (n INTEGER)`, in rollback-journal mode (so a writer's
 /// exclusive lock keeps readers out).

@@ -5,7 +5,6 @@
 //! configured database whose query reports whether its own session is encrypted; one
 //! lookout runs them all.
 
-
 use std::time::Duration;
 
 use crate::support::certs::Certs;
