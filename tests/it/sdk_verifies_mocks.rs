@@ -59,6 +59,13 @@ fn run(python: &Path, script: &str, args: &[String]) -> Run {
     }
 }
 
+/// Runs `script` and expects the SDK to fail with the provider's `code` (exit 1).
+fn assert_refused(python: &Path, script: &str, args: &[String], code: &str) {
+    let refused = run(python, script, args);
+    assert_eq!(refused.exit, Some(1), "{}", refused.output);
+    assert_eq!(refused.result["code"], code, "{}", refused.output);
+}
+
 fn aliyun_args(mock: &AliyunSmsMock, secret: &str, phone: &str) -> Vec<String> {
     [
         "--endpoint",
@@ -120,16 +127,11 @@ fn aliyun_sdk_is_accepted_and_a_wrong_secret_refused() {
     );
 
     // Wrong secret: the mock recomputes a different signature.
-    let refused = run(
+    assert_refused(
         &python,
         "aliyun_send.py",
         &aliyun_args(&mock, "wrong-secret", "13900139000"),
-    );
-    assert_eq!(refused.exit, Some(1), "{}", refused.output);
-    assert_eq!(
-        refused.result["code"], "SignatureDoesNotMatch",
-        "{}",
-        refused.output
+        "SignatureDoesNotMatch",
     );
     assert_eq!(
         mock.last().and_then(|r| r.code).as_deref(),
@@ -137,16 +139,11 @@ fn aliyun_sdk_is_accepted_and_a_wrong_secret_refused() {
     );
 
     // The same number again within a minute: the SDK sees the business code.
-    let limited = run(
+    assert_refused(
         &python,
         "aliyun_send.py",
         &aliyun_args(&mock, ALIYUN_SECRET, "13800138000"),
-    );
-    assert_eq!(limited.exit, Some(1), "{}", limited.output);
-    assert_eq!(
-        limited.result["code"], "isv.BUSINESS_LIMIT_CONTROL",
-        "{}",
-        limited.output
+        "isv.BUSINESS_LIMIT_CONTROL",
     );
     assert_eq!(mock.accepted().len(), 1);
 }
@@ -218,41 +215,26 @@ fn tencent_sdk_is_accepted_and_a_wrong_secret_refused() {
         "{request:?}"
     );
 
-    let refused = run(
+    assert_refused(
         &python,
         "tencent_send.py",
         &tencent_args(&mock, TENCENT_ID, "wrong-key", "+8613900139000"),
-    );
-    assert_eq!(refused.exit, Some(1), "{}", refused.output);
-    assert_eq!(
-        refused.result["code"], "AuthFailure.SignatureFailure",
-        "{}",
-        refused.output
+        "AuthFailure.SignatureFailure",
     );
 
-    let unknown = run(
+    assert_refused(
         &python,
         "tencent_send.py",
         &tencent_args(&mock, "AKIDunknown", TENCENT_KEY, "+8613900139000"),
-    );
-    assert_eq!(unknown.exit, Some(1), "{}", unknown.output);
-    assert_eq!(
-        unknown.result["code"], "AuthFailure.SecretIdNotFound",
-        "{}",
-        unknown.output
+        "AuthFailure.SecretIdNotFound",
     );
 
     // The same number within 30 seconds: refused for that number, inside an HTTP 200.
-    let limited = run(
+    assert_refused(
         &python,
         "tencent_send.py",
         &tencent_args(&mock, TENCENT_ID, TENCENT_KEY, "+8613800138000"),
-    );
-    assert_eq!(limited.exit, Some(1), "{}", limited.output);
-    assert_eq!(
-        limited.result["code"], "LimitExceeded.PhoneNumberThirtySecondLimit",
-        "{}",
-        limited.output
+        "LimitExceeded.PhoneNumberThirtySecondLimit",
     );
     assert_eq!(mock.accepted().len(), 1);
 }
@@ -320,29 +302,19 @@ fn aliyun_voice_sdk_is_accepted_and_a_wrong_secret_refused() {
     assert_eq!(request.header("x-acs-action"), Some("SingleCallByTts"));
     assert_eq!(request.header("x-acs-version"), Some("2017-05-25"));
 
-    let refused = run(
+    assert_refused(
         &python,
         "aliyun_voice_call.py",
         &aliyun_voice_args(&mock, "wrong-secret", "13900139000"),
-    );
-    assert_eq!(refused.exit, Some(1), "{}", refused.output);
-    assert_eq!(
-        refused.result["code"], "SignatureDoesNotMatch",
-        "{}",
-        refused.output
+        "SignatureDoesNotMatch",
     );
 
     // The same number again within a minute: the SDK sees the business code.
-    let limited = run(
+    assert_refused(
         &python,
         "aliyun_voice_call.py",
         &aliyun_voice_args(&mock, ALIYUN_SECRET, "13800138000"),
-    );
-    assert_eq!(limited.exit, Some(1), "{}", limited.output);
-    assert_eq!(
-        limited.result["code"], "isv.BUSINESS_LIMIT_CONTROL",
-        "{}",
-        limited.output
+        "isv.BUSINESS_LIMIT_CONTROL",
     );
     assert_eq!(mock.accepted().len(), 1);
 }
@@ -418,29 +390,19 @@ fn tencent_voice_sdk_is_accepted_and_a_wrong_secret_refused() {
         "{request:?}"
     );
 
-    let refused = run(
+    assert_refused(
         &python,
         "tencent_voice_call.py",
         &tencent_voice_args(&mock, TENCENT_ID, "wrong-key", "+8613900139000"),
-    );
-    assert_eq!(refused.exit, Some(1), "{}", refused.output);
-    assert_eq!(
-        refused.result["code"], "AuthFailure.SignatureFailure",
-        "{}",
-        refused.output
+        "AuthFailure.SignatureFailure",
     );
 
     // The same number within 30 seconds: the frequency policy refuses it.
-    let limited = run(
+    assert_refused(
         &python,
         "tencent_voice_call.py",
         &tencent_voice_args(&mock, TENCENT_ID, TENCENT_KEY, "+8613800138000"),
-    );
-    assert_eq!(limited.exit, Some(1), "{}", limited.output);
-    assert_eq!(
-        limited.result["code"], "LimitExceeded.DeliveryFrequencyLimit",
-        "{}",
-        limited.output
+        "LimitExceeded.DeliveryFrequencyLimit",
     );
     assert_eq!(mock.accepted().len(), 1);
 }
