@@ -5,13 +5,22 @@
 //! so a flood of scrapers costs one collection per second, and each scrape is a cache
 //! lookup and a copy of reference-counted bytes. When the cache is stale, one scrape
 //! refreshes it while concurrent ones wait for that same refresh (single flight).
+//!
+//! A body is two parts: the SQL business series, encoded once per snapshot straight
+//! from the series tables ([`encode`], cached by [`sql::SqlExporter::segment`]), and
+//! the registry (relay, lookout's own, host, process and SQL health metrics), encoded
+//! per refresh. With gzip each part is compressed on its own and the parts are joined
+//! into one gzip stream ([`gzip`]), so a refresh never recompresses a large result.
 //! SQL results are snapshots kept up to date in the background ([`sql`]).
 //!
 //! The exporter does not know the relay: the registry it serves is handed in by
 //! `state::AppState::new` with the relay's metrics already registered.
 
+pub mod body;
+pub mod encode;
 pub mod exposition;
 pub mod family;
+pub mod gzip;
 pub mod host;
 pub mod process;
 pub mod selfmetrics;
@@ -27,6 +36,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
+pub use body::Exposition;
 pub use exposition::Format;
 use family::Family;
 use host::{HostCollector, HostSettings};
@@ -41,6 +51,8 @@ pub enum Error {
     Encode(#[from] std::fmt::Error),
     #[error("compressing metrics: {0}")]
     Compress(#[from] std::io::Error),
+    #[error("encoding SQL metrics stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// A swappable list of families that the registry encodes as they are at scrape time.
@@ -78,7 +90,7 @@ impl Collector for ProcessCollector {
 #[derive(Debug)]
 struct Cached {
     built: Instant,
-    body: Bytes,
+    body: Exposition,
 }
 
 /// Serves `/metrics`.
@@ -173,7 +185,7 @@ impl Exporter {
     }
 
     /// The exposition body in `format`, gzip-compressed if asked.
-    pub async fn scrape(&self, format: Format, gzip: bool) -> Result<Bytes, Error> {
+    pub async fn scrape(&self, format: Format, gzip: bool) -> Result<Exposition, Error> {
         let slot = &self.cache[slot(format, gzip)];
         let max_age = **self.max_age.load();
         if let Some(cached) = slot.load_full().filter(|c| c.built.elapsed() < max_age) {
@@ -185,7 +197,7 @@ impl Exporter {
             return Ok(cached.body.clone());
         }
         self.refresh_host(max_age).await;
-        let body = self.encode(format, gzip)?;
+        let body = self.encode(format, gzip).await?;
         slot.store(Some(Arc::new(Cached {
             built: Instant::now(),
             body: body.clone(),
@@ -215,21 +227,27 @@ impl Exporter {
         }
     }
 
-    fn encode(&self, format: Format, gzip: bool) -> Result<Bytes, Error> {
+    async fn encode(&self, format: Format, gzip: bool) -> Result<Exposition, Error> {
+        let sql = Arc::clone(&self.sql);
+        let segment = tokio::task::spawn_blocking(move || sql.segment(format, gzip)).await??;
         let mut openmetrics = String::with_capacity(64 * 1024);
-        prometheus_client::encoding::text::encode(&mut openmetrics, &self.registry)?;
+        prometheus_client::encoding::text::encode_registry(&mut openmetrics, &self.registry)?;
         let text = match format {
-            Format::OpenMetrics => openmetrics,
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode_eof(&mut openmetrics)?;
+                openmetrics
+            }
             Format::Text => exposition::openmetrics_to_text(&openmetrics),
         };
         if !gzip {
-            return Ok(Bytes::from(text));
+            return Ok(Exposition::new(vec![
+                segment.part.bytes.clone(),
+                Bytes::from(text),
+            ]));
         }
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(text.len() / 4),
-            flate2::Compression::fast(),
-        );
-        encoder.write_all(text.as_bytes())?;
-        Ok(Bytes::from(encoder.finish()?))
+        let mut registry = gzip::PartWriter::default();
+        registry.write_all(text.as_bytes())?;
+        let registry = registry.last()?;
+        Ok(Exposition::new(gzip::member(&[&segment.part, &registry])))
     }
 }

@@ -30,7 +30,7 @@ pub async fn scrape(
         .scrape(format, gzip)
         .await
         .map_err(|error| Error::Internal(error.to_string()))?;
-    let mut response = body.into_response();
+    let mut response = axum::body::Body::new(body).into_response();
     let out = response.headers_mut();
     out.insert(
         header::CONTENT_TYPE,

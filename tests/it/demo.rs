@@ -63,7 +63,7 @@ fn metric_shapes(config: &Config) -> BTreeMap<String, Vec<String>> {
 fn every_query_has_samples(config: &Config) {
     for (i, query) in config.queries.iter().enumerate() {
         let conversion = run(config, i).unwrap_or_else(|e| panic!("query {}: {e}", query.name));
-        for family in &conversion.families {
+        for family in &conversion.families() {
             assert!(
                 !family.samples.is_empty(),
                 "query {} gave no sample for {}",

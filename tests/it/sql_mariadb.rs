@@ -61,7 +61,7 @@ fn every_type_coerces() {
     );
     let out = run(&c, 0).unwrap();
     let value = |name: &str| {
-        let family = out.families.iter().find(|f| f.name == name).unwrap();
+        let family = out.families().into_iter().find(|f| f.name == name).unwrap();
         family.samples.first().map(|s| s.value)
     };
     assert_eq!(value("v_dec"), Some(12345.6789));
@@ -81,14 +81,22 @@ fn every_type_coerces() {
     assert_eq!(value("v_tiny"), Some(-3.0));
     assert_eq!(value("v_null"), None, "NULL skips the sample");
     assert_eq!(out.nulls, 1);
-    let dec = out.families.iter().find(|f| f.name == "v_dec").unwrap();
+    let dec = out
+        .families()
+        .into_iter()
+        .find(|f| f.name == "v_dec")
+        .unwrap();
     assert_eq!(
-        samples(dec)[0].0,
+        samples(&dec)[0].0,
         vec!["充值 \"引号\" \\ 换行\n".to_owned()],
         "label kept verbatim"
     );
-    let by_day = out.families.iter().find(|f| f.name == "v_by_day").unwrap();
-    assert_eq!(samples(by_day)[0].0, vec!["2024-01-31".to_owned()]);
+    let by_day = out
+        .families()
+        .into_iter()
+        .find(|f| f.name == "v_by_day")
+        .unwrap();
+    assert_eq!(samples(&by_day)[0].0, vec!["2024-01-31".to_owned()]);
 }
 
 #[test]
@@ -105,11 +113,11 @@ fn duplicates_and_the_series_cap_are_counted_not_fatal() {
     let dup = run(&c, 0).unwrap();
     assert_eq!(dup.duplicates, 1);
     assert_eq!(
-        samples(&dup.families[0])[0],
+        samples(&dup.families()[0])[0],
         (vec!["paid".to_owned()], 1.0),
         "first kept"
     );
-    assert_eq!(dup.families[0].samples.len(), 4);
+    assert_eq!(dup.families()[0].samples.len(), 4);
     let cap = run(&c, 1).unwrap();
     // Reading stops at the first row beyond the cap.
     assert_eq!((cap.series, cap.dropped, cap.rows_read), (2, 1, 4));
@@ -133,7 +141,7 @@ fn a_slow_query_is_cancelled_on_the_server() {
             error.to_string().contains("max_statement_time") || matches!(error, Error::Timeout(_)),
             "{error}"
         ),
-        Ok(out) => assert_eq!(out.families[0].samples[0].value, 1.0, "SLEEP interrupted"),
+        Ok(out) => assert_eq!(out.families()[0].samples[0].value, 1.0, "SLEEP interrupted"),
     }
     let still_running = db.column(
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(5)%'",
@@ -247,8 +255,8 @@ fn non_text_label_columns_carry_their_text() {
     let mut wrong = Vec::new();
     for (name, want) in columns {
         let family = out
-            .families
-            .iter()
+            .families()
+            .into_iter()
             .find(|f| f.name == format!("l_{name}"))
             .unwrap();
         let got = family.samples[0].labels[0].1.as_str();

@@ -52,7 +52,7 @@ fn every_type_coerces() {
     );
     let out = run(&c, 0).unwrap();
     let value = |name: &str| {
-        let family = out.families.iter().find(|f| f.name == name).unwrap();
+        let family = out.families().into_iter().find(|f| f.name == name).unwrap();
         family.samples.first().map(|s| s.value)
     };
     assert_eq!(value("v_dec"), Some(12345.6789));
@@ -67,9 +67,17 @@ fn every_type_coerces() {
     assert_eq!(value("v_num_s"), Some(42.0));
     assert_eq!(value("v_null"), None);
     assert_eq!(out.nulls, 1);
-    let dec = out.families.iter().find(|f| f.name == "v_dec").unwrap();
+    let dec = out
+        .families()
+        .into_iter()
+        .find(|f| f.name == "v_dec")
+        .unwrap();
     assert_eq!(dec.samples[0].labels[0].1, "充值 \"引号\" \\ 换行\n");
-    let small = out.families.iter().find(|f| f.name == "v_small").unwrap();
+    let small = out
+        .families()
+        .into_iter()
+        .find(|f| f.name == "v_small")
+        .unwrap();
     assert_eq!(small.samples[0].labels[0].1, "2024-01-31");
 }
 
@@ -84,7 +92,7 @@ fn duplicates_and_the_series_cap_are_counted_not_fatal() {
     );
     let dup = run(&c, 0).unwrap();
     assert_eq!(dup.duplicates, 1);
-    assert_eq!(dup.families[0].samples[0].value, 1.0, "first kept");
+    assert_eq!(dup.families()[0].samples[0].value, 1.0, "first kept");
     let cap = run(&c, 1).unwrap();
     // Reading stops at the first row beyond the cap.
     assert_eq!((cap.series, cap.dropped, cap.rows_read), (1, 1, 2));
@@ -139,8 +147,8 @@ fn zero_rows_are_a_success_with_no_series() {
     );
     let out = run(&c, 0).unwrap_or_else(|e| panic!("an empty result is not a failure: {e}"));
     assert_eq!(out.series, 0);
-    assert_eq!(out.families.len(), 1);
-    assert!(out.families[0].samples.is_empty());
+    assert_eq!(out.families().len(), 1);
+    assert!(out.families()[0].samples.is_empty());
 }
 
 #[test]
@@ -255,8 +263,8 @@ fn non_text_label_columns_carry_their_text() {
     let mut wrong = Vec::new();
     for (name, expr, want) in columns {
         let family = out
-            .families
-            .iter()
+            .families()
+            .into_iter()
             .find(|f| f.name == format!("l_{name}"))
             .unwrap();
         let got = family.samples[0].labels[0].1.as_str();
@@ -266,7 +274,7 @@ fn non_text_label_columns_carry_their_text() {
     }
     assert!(wrong.is_empty(), "label values:\n{}", wrong.join("\n"));
     let value = |name: &str| {
-        let family = out.families.iter().find(|f| f.name == name).unwrap();
+        let family = out.families().into_iter().find(|f| f.name == name).unwrap();
         family.samples.first().map(|s| s.value)
     };
     assert_eq!(

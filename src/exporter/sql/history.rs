@@ -2,14 +2,17 @@
 //! bucket (the latest run in it), 120 buckets. Bounded: at most [`SERIES`] series per
 //! query (the first in the query's order), each a ring of 120 × (u32 bucket, f32 value) =
 //! 960 bytes of points plus its name — about 1 KB per series, 8 KB per query at most.
-//! Memory does not grow with uptime or with the query's result size.
+//! Memory does not grow with uptime or with the query's result size, and neither does
+//! the work per run: only the first [`SCANNED`] samples of a result are looked at.
 
 use std::collections::VecDeque;
 
-use crate::exporter::family::Family;
+use super::series::SeriesTable;
 
 /// Series kept per query.
 pub const SERIES: usize = 8;
+/// Samples of a result considered for tracks, in the query's order.
+pub const SCANNED: usize = 1_000;
 /// Seconds per bucket.
 pub const BUCKET_SECS: u64 = 30;
 /// Buckets kept: one hour.
@@ -37,14 +40,16 @@ pub struct History {
 
 impl History {
     /// Records a run's values at `unix_secs`.
-    pub fn record(&mut self, families: &[Family], unix_secs: u64) {
+    pub fn record(&mut self, table: &SeriesTable, unix_secs: u64) {
         let bucket = u32::try_from(unix_secs / BUCKET_SECS).unwrap_or(u32::MAX);
         let oldest = bucket.saturating_sub(u32::try_from(POINTS).unwrap_or(u32::MAX) - 1);
-        let samples = families
+        let samples = table
+            .families
             .iter()
-            .flat_map(|family| family.samples.iter().map(move |sample| (family, sample)));
-        for (family, sample) in samples {
-            let name = series_name(&family.name, &sample.labels);
+            .flat_map(|family| family.samples().map(move |sample| (family, sample)))
+            .take(SCANNED);
+        for (family, (ids, value)) in samples {
+            let name = series_name(&family.name, &table.labels_of(family, ids));
             let track = match self.tracks.iter_mut().position(|t| t.name == name) {
                 Some(i) => &mut self.tracks[i],
                 None if self.tracks.len() < SERIES => {
@@ -58,7 +63,7 @@ impl History {
                 None => continue,
             };
             #[allow(clippy::cast_possible_truncation)]
-            let value = sample.value as f32;
+            let value = value as f32;
             match track.points.back_mut() {
                 Some((at, v)) if *at == bucket => *v = value,
                 _ => track.points.push_back((bucket, value)),
@@ -120,14 +125,21 @@ pub fn sparkline(track: &Track, now_unix_secs: u64, width: u32, height: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exporter::family::Family;
+    use crate::exporter::family::Kind;
+    use crate::exporter::sql::series::{SeriesBuilder, SeriesFamily};
 
-    fn family(values: &[(&str, f64)]) -> Vec<Family> {
-        let mut family = Family::gauge("shop_orders", "Orders.");
+    fn family(values: &[(&str, f64)]) -> SeriesTable {
+        let orders = SeriesFamily::new(
+            "shop_orders".into(),
+            "Orders.".into(),
+            Kind::Gauge,
+            vec!["status".into()],
+        );
+        let mut builder = SeriesBuilder::new(vec![orders]);
         for (status, value) in values {
-            family.push(vec![("status".into(), (*status).to_owned())], *value);
+            builder.push(0, &[status], *value).unwrap();
         }
-        vec![family]
+        builder.finish()
     }
 
     #[test]

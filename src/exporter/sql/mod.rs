@@ -1,7 +1,10 @@
 //! Business metrics computed by SQL, refreshed in the background.
 //!
 //! Each query runs on its own interval in its own task ([`query`]); its result becomes a
-//! snapshot of families ([`rows`]) that a scrape only reads. Databases are small bounded
+//! snapshot, a compact series table ([`rows`], [`series`]) that a scrape only reads.
+//! The tables are encoded into a cached segment of the exposition ([`Segments`]) once
+//! per snapshot, not once per scrape; the health families (`lookout_query_*`,
+//! `lookout_database_*`) go through the registry like every other lookout metric. Databases are small bounded
 //! pools with reconnect backoff ([`database`]); backends are MySQL/MariaDB, PostgreSQL and
 //! SQLite. A reload keeps the pools and snapshots of unchanged databases and queries.
 
@@ -11,23 +14,27 @@ pub mod mysql;
 pub mod postgres;
 pub mod query;
 pub mod rows;
+pub mod series;
 pub mod sqlite;
 mod tls;
 pub mod value;
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use tokio::task::JoinSet;
 
-use super::family::{Family, Labels, Sample, labels};
+use super::Format;
+use super::family::{Family, labels};
+use super::gzip::{Part, PartWriter};
 use crate::config::Config;
 use database::DatabaseHandle;
-use query::QueryState;
+use query::{QueryState, Snapshot};
 
 /// Why a query produced no result.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,10 +64,31 @@ struct Running {
     tasks: JoinSet<()>,
 }
 
+/// The encoded business series of the fresh snapshots, one per (format, gzip).
+#[derive(Debug)]
+pub struct Segment {
+    /// Ids of the snapshots it was encoded from, in query order.
+    key: Vec<u64>,
+    /// Plain text, or (gzip) a deflate part that more parts follow.
+    pub part: Part,
+}
+
+/// Encoded segments by [`Segments::slot`]: rebuilt only when a snapshot changed or went
+/// stale, and only for a format someone scrapes.
+#[derive(Debug, Default)]
+struct Segments([Option<Arc<Segment>>; 4]);
+
+impl Segments {
+    fn slot(format: Format, gzip: bool) -> usize {
+        usize::from(format == Format::OpenMetrics) * 2 + usize::from(gzip)
+    }
+}
+
 /// All configured queries and their databases.
 #[derive(Debug, Default)]
 pub struct SqlExporter {
     running: Mutex<Running>,
+    segments: Mutex<Segments>,
 }
 
 impl SqlExporter {
@@ -126,7 +154,7 @@ impl SqlExporter {
         let handle = DatabaseHandle::new(&query.database, db);
         let result = handle.run(query).await;
         handle.close().await;
-        result.map(|c| c.families)
+        result.map(|c| c.families())
     }
 
     /// Each query's latest health, for the status page.
@@ -147,55 +175,55 @@ impl SqlExporter {
 
     /// The largest current value of `metric` across its series, if a fresh snapshot has it.
     pub fn latest(&self, metric: &str) -> Option<f64> {
-        let running = self.running.lock().ok()?;
-        running
-            .queries
+        self.fresh()
             .iter()
-            .filter_map(|state| state.fresh())
-            .flat_map(|snapshot| {
-                snapshot
-                    .families
-                    .iter()
-                    .filter(|f| f.name == metric)
-                    .flat_map(|f| f.samples.iter().map(|s| s.value))
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|snapshot| snapshot.table.families.iter())
+            .filter(|family| family.name == metric)
+            .flat_map(|family| family.samples().map(|(_, value)| value))
             .reduce(f64::max)
     }
 
-    fn families(&self) -> Vec<Family> {
-        let Ok(running) = self.running.lock() else {
-            return Vec::new();
-        };
-        let mut merged: BTreeMap<Cow<'static, str>, (Family, HashSet<Labels>)> = BTreeMap::new();
-        for state in &running.queries {
-            let Some(snapshot) = state.fresh() else {
-                continue;
-            };
-            for family in &snapshot.families {
-                let (into, seen) = merged.entry(family.name.clone()).or_insert_with(|| {
-                    (
-                        Family {
-                            samples: Vec::new(),
-                            ..family.clone()
-                        },
-                        HashSet::new(),
-                    )
-                });
-                // Two queries may feed one metric; a label set both produce is kept once.
-                for sample in &family.samples {
-                    if seen.insert(sample.labels.clone()) {
-                        into.samples.push(Sample {
-                            labels: sample.labels.clone(),
-                            value: sample.value,
-                        });
-                    }
-                }
-            }
+    /// The snapshots to expose now, in query order.
+    fn fresh(&self) -> Vec<Arc<Snapshot>> {
+        self.running
+            .lock()
+            .map(|running| running.queries.iter().filter_map(|q| q.fresh()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The business series of the fresh snapshots in `format`, compressed if `gzip`:
+    /// the cached segment while the same snapshots are fresh, else a new one. Encoding a
+    /// large result takes a while: call it off the async workers (`spawn_blocking`).
+    pub fn segment(&self, format: Format, gzip: bool) -> std::io::Result<Arc<Segment>> {
+        let fresh = self.fresh();
+        let key: Vec<u64> = fresh.iter().map(|snapshot| snapshot.id).collect();
+        let mut segments = self
+            .segments
+            .lock()
+            .map_err(|_| std::io::Error::other("segment cache poisoned"))?;
+        let slot = &mut segments.0[Segments::slot(format, gzip)];
+        if let Some(segment) = slot.as_ref().filter(|s| s.key == key) {
+            return Ok(Arc::clone(segment));
         }
-        let mut families: Vec<Family> = merged.into_values().map(|(f, _)| f).collect();
-        families.extend(health_families(&running));
-        families
+        // Drop the old segment before building the new one: peak memory is one segment.
+        *slot = None;
+        let tables: Vec<&series::SeriesTable> = fresh.iter().map(|s| &s.table).collect();
+        let part = if gzip {
+            let mut writer = BufWriter::with_capacity(64 * 1024, PartWriter::default());
+            super::encode::write_tables(&mut writer, format, &tables)?;
+            writer.into_inner().map_err(|e| e.into_error())?.middle()?
+        } else {
+            let mut text = Vec::new();
+            super::encode::write_tables(&mut text, format, &tables)?;
+            text.flush()?;
+            Part {
+                bytes: Bytes::from(text),
+                crc: flate2::Crc::default(),
+            }
+        };
+        let segment = Arc::new(Segment { key, part });
+        *slot = Some(Arc::clone(&segment));
+        Ok(segment)
     }
 }
 
@@ -278,9 +306,13 @@ fn health_families(running: &Running) -> Vec<Family> {
     ]
 }
 
+/// The health families; the business series are in [`SqlExporter::segment`].
 impl Collector for SqlExporter {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        for family in self.families() {
+        let Ok(running) = self.running.lock() else {
+            return Ok(());
+        };
+        for family in health_families(&running) {
             family.encode(&mut encoder)?;
         }
         Ok(())

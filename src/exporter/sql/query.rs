@@ -4,6 +4,7 @@
 //! `interval` (after a random start delay) and swaps in a new snapshot; a scrape only
 //! reads the snapshot, and hides it once it is older than `stale_after`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,14 +13,27 @@ use arc_swap::ArcSwapOption;
 use super::database::DatabaseHandle;
 use super::history::History;
 use super::rows::Conversion;
+use super::series::SeriesTable;
 use crate::config::Query;
-use crate::exporter::family::Family;
 
-/// The families of the last successful run.
+/// The series of the last successful run.
 #[derive(Debug)]
 pub struct Snapshot {
-    pub families: Vec<Family>,
+    /// Unique among all snapshots of the process: the exposition cache's key.
+    pub id: u64,
+    pub table: SeriesTable,
     pub taken: Instant,
+}
+
+impl Snapshot {
+    pub fn new(table: SeriesTable) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            table,
+            taken: Instant::now(),
+        }
+    }
 }
 
 /// Counters and gauges about one query.
@@ -54,7 +68,7 @@ impl QueryState {
         }
     }
 
-    /// The families to expose now: none once the snapshot is older than `stale_after`.
+    /// The series to expose now: none once the snapshot is older than `stale_after`.
     pub fn fresh(&self) -> Option<Arc<Snapshot>> {
         self.snapshot
             .load_full()
@@ -85,12 +99,11 @@ impl QueryState {
                 stats.last_success_unix = Some(unix_now());
                 if let Ok(mut history) = self.history.lock() {
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    history.record(&conversion.families, unix_now() as u64);
+                    history.record(&conversion.table, unix_now() as u64);
                 }
-                self.snapshot.store(Some(Arc::new(Snapshot {
-                    families: conversion.families,
-                    taken: Instant::now(),
-                })));
+                // The previous snapshot's buffers go as soon as no exposition uses them.
+                self.snapshot
+                    .store(Some(Arc::new(Snapshot::new(conversion.table))));
             }
             Err(error) => {
                 stats.success = false;

@@ -1,4 +1,4 @@
-//! Result rows → metric families for one query: label columns, value columns, constant
+//! Result rows → the series table of one query: label columns, value columns, constant
 //! labels, the series cap and duplicate label sets.
 //!
 //! Backends stream rows into a [`Sink`], one at a time, and stop reading when the sink
@@ -12,14 +12,13 @@
 //! many rows the database had). Only a column that the configuration names but the
 //! result lacks fails the query.
 
-use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use super::Error;
+use super::series::{Refused, SeriesBuilder, SeriesFamily, SeriesTable};
 use super::value::Value;
 use crate::config::{MetricKind, Query};
-use crate::exporter::family::{Family, Kind, Labels};
+use crate::exporter::family::Kind;
 
 /// Where a backend puts a result: first the column names, then rows until the result
 /// ends or the sink breaks.
@@ -49,10 +48,10 @@ impl Sink for ResultSet {
     }
 }
 
-/// The families of one run, and what was skipped on the way.
+/// The samples of one run, and what was skipped on the way.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Conversion {
-    pub families: Vec<Family>,
+    pub table: SeriesTable,
     pub series: usize,
     /// Samples beyond `max_series` (reading stops at the first row that has one).
     pub dropped: u64,
@@ -84,61 +83,63 @@ struct Target {
     metric: String,
     value: String,
     labels: Vec<String>,
-    constant: Labels,
-    family: Family,
     /// Column positions of the value and the labels, once the columns are known.
     at: Option<(usize, Vec<usize>)>,
-    seen: HashSet<Vec<String>>,
 }
 
-/// Converts rows of one query into its families as they arrive.
+impl Conversion {
+    /// The samples in the general metric model (for `lookout query` and tests).
+    pub fn families(&self) -> Vec<crate::exporter::family::Family> {
+        self.table.to_families()
+    }
+}
+
+/// Converts rows of one query into its series table as they arrive.
 #[derive(Debug)]
 pub struct Converter {
     max_series: usize,
     targets: Vec<Target>,
+    builder: SeriesBuilder,
+    /// One row's label values, reused.
+    values: Vec<String>,
     out: Conversion,
 }
 
 impl Converter {
     pub fn new(query: &Query) -> Self {
-        let targets = query
-            .metrics
-            .iter()
-            .map(|spec| {
-                let (name, kind) = match spec.kind {
-                    MetricKind::Gauge => (spec.name.clone(), Kind::Gauge),
-                    MetricKind::Counter => (
-                        spec.name
-                            .strip_suffix("_total")
-                            .unwrap_or(&spec.name)
-                            .to_owned(),
-                        Kind::Counter,
-                    ),
-                };
-                Target {
-                    metric: spec.name.clone(),
-                    value: spec.value.clone(),
-                    labels: spec.labels.clone(),
-                    constant: spec
-                        .const_labels
-                        .iter()
-                        .chain(query.const_labels.iter())
-                        .map(|(k, v)| (Cow::Owned(k.clone()), v.clone()))
-                        .collect(),
-                    family: Family {
-                        name: Cow::Owned(name),
-                        help: Cow::Owned(spec.help.clone()),
-                        kind,
-                        samples: Vec::new(),
-                    },
-                    at: None,
-                    seen: HashSet::new(),
-                }
-            })
-            .collect();
+        let mut targets = Vec::new();
+        let mut families = Vec::new();
+        for spec in &query.metrics {
+            let (name, kind) = match spec.kind {
+                MetricKind::Gauge => (spec.name.clone(), Kind::Gauge),
+                MetricKind::Counter => (
+                    spec.name
+                        .strip_suffix("_total")
+                        .unwrap_or(&spec.name)
+                        .to_owned(),
+                    Kind::Counter,
+                ),
+            };
+            let mut family = SeriesFamily::new(name, spec.help.clone(), kind, spec.labels.clone());
+            family.constant = spec
+                .const_labels
+                .iter()
+                .chain(query.const_labels.iter())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            families.push(family);
+            targets.push(Target {
+                metric: spec.name.clone(),
+                value: spec.value.clone(),
+                labels: spec.labels.clone(),
+                at: None,
+            });
+        }
         Self {
             max_series: query.max_series as usize,
             targets,
+            builder: SeriesBuilder::new(families),
+            values: Vec::new(),
             out: Conversion::default(),
         }
     }
@@ -171,7 +172,7 @@ impl Converter {
     pub fn push(&mut self, row: &[Value]) -> ControlFlow<()> {
         self.out.rows_read += 1;
         let mut full = false;
-        for target in &mut self.targets {
+        for (index, target) in self.targets.iter().enumerate() {
             let Some((value_at, label_at)) = &target.at else {
                 continue;
             };
@@ -190,32 +191,34 @@ impl Converter {
                     continue;
                 }
             };
-            let values: Vec<String> = label_at
-                .iter()
-                .map(|&at| row.get(at).unwrap_or(&Value::Null).to_label())
-                .collect();
-            if target.seen.contains(&values) {
-                self.out.duplicates += 1;
-                continue;
-            }
+            self.values.clear();
+            self.values.extend(
+                label_at
+                    .iter()
+                    .map(|&at| row.get(at).unwrap_or(&Value::Null).to_label()),
+            );
             if self.out.series >= self.max_series {
-                self.out.dropped += 1;
-                full = true;
+                if self.builder.contains(index, &self.values) {
+                    self.out.duplicates += 1;
+                } else {
+                    self.out.dropped += 1;
+                    full = true;
+                }
                 continue;
             }
-            if number.lossy {
-                self.out.lossy += 1;
+            match self.builder.push(index, &self.values, number.value) {
+                Ok(()) => {
+                    if number.lossy {
+                        self.out.lossy += 1;
+                    }
+                    self.out.series += 1;
+                }
+                Err(Refused::Duplicate) => self.out.duplicates += 1,
+                Err(Refused::Full) => {
+                    self.out.dropped += 1;
+                    full = true;
+                }
             }
-            let mut labels: Labels = target
-                .labels
-                .iter()
-                .zip(values.iter().cloned())
-                .map(|(k, v)| (Cow::Owned(k.clone()), v))
-                .collect();
-            labels.extend(target.constant.iter().cloned());
-            target.seen.insert(values);
-            target.family.push(labels, number.value);
-            self.out.series += 1;
         }
         if full {
             ControlFlow::Break(())
@@ -224,7 +227,7 @@ impl Converter {
         }
     }
 
-    /// The run's families; fails if the columns never arrived or lacked one.
+    /// The run's series; fails if the columns never arrived or lacked one.
     pub fn finish(self) -> Result<Conversion, MissingColumn> {
         if let Some(target) = self.targets.iter().find(|t| t.at.is_none()) {
             return Err(MissingColumn {
@@ -234,7 +237,7 @@ impl Converter {
             });
         }
         let mut out = self.out;
-        out.families = self.targets.into_iter().map(|t| t.family).collect();
+        out.table = self.builder.finish();
         Ok(out)
     }
 }
@@ -266,6 +269,8 @@ pub fn convert(query: &Query, result: &ResultSet) -> Result<Conversion, MissingC
 mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
+
+    use std::borrow::Cow;
 
     use super::*;
     use crate::config::MetricSpec;
@@ -347,7 +352,8 @@ mod tests {
             ],
         );
         let c = convert(&q, &result()).unwrap();
-        let tx = &c.families[0];
+        let families = c.table.to_families();
+        let tx = &families[0];
         assert_eq!(
             tx.samples.len(),
             2,
@@ -362,7 +368,7 @@ mod tests {
                 (Cow::from("env"), "prod".to_owned()),
             ]
         );
-        let amount = &c.families[1];
+        let amount = &families[1];
         assert_eq!(amount.name, "shop_tx_amount");
         assert_eq!(amount.kind, Kind::Counter);
         assert_eq!(
@@ -416,8 +422,8 @@ mod tests {
             (c.series, c.dropped, c.duplicates, c.rows_read),
             (3, 1, 2, 3)
         );
-        assert_eq!(c.families[0].samples.len(), 2);
-        assert_eq!(c.families[1].samples.len(), 1);
+        assert_eq!(c.table.families[0].len(), 2);
+        assert_eq!(c.table.families[1].len(), 1);
     }
 
     #[test]
@@ -428,7 +434,7 @@ mod tests {
         let mut empty = Converter::new(&q);
         empty.resolve(&["n".into()]).unwrap();
         let c = empty.finish().unwrap();
-        assert_eq!((c.series, c.families.len()), (0, 1));
+        assert_eq!((c.series, c.table.families.len()), (0, 1));
     }
 
     #[test]
