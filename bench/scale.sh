@@ -114,7 +114,7 @@ queries:
   - name: wallets
     database: db
     interval: ${INTERVAL}s
-    timeout: 30s
+    timeout: ${INTERVAL}s
     max_series: $((SERIES + 10))
     sql: "$QUERY"
     metrics:
@@ -176,8 +176,9 @@ SE_PID=$!
 PIDS+=("$SE_PID")
 wait_ready "$SE_PORT" /metrics sql_exporter
 deadline=$((SECONDS + INTERVAL + 60))
+# It names the metric sql_<name> and adds col, database, driver, host, sql_job and user labels.
 until curl -sf -H 'Accept: text/plain' "http://127.0.0.1:$SE_PORT/metrics" -o "$WORK/sql_exporter.txt" &&
-    (($(grep -c '^bench_wallet_balance{' "$WORK/sql_exporter.txt" || true) == SERIES)); do
+    (($(grep -c '^sql_bench_wallet_balance{' "$WORK/sql_exporter.txt" || true) == SERIES)); do
     ((SECONDS < deadline)) || die "prometheus-sql-exporter did not serve $SERIES series ($(tail -n 3 "$WORK/sql_exporter.log"))"
     sleep 1
 done
