@@ -120,6 +120,12 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // A response leaves in several writes (a body's chunks, TLS records):
+                // without this, Nagle holds a short last write for the client's delayed
+                // ACK, 40 ms on Linux.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
                 let Settings { limits, tls } = settings();
                 let cap = limits.max_connections.min(fd_cap);
                 if table.make_room(cap) && cap_warned.is_none_or(|at| at.elapsed() >= CAP_WARNING_EVERY) {

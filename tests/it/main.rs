@@ -13,6 +13,7 @@ mod demo_prometheus;
 mod e2e_pipeline;
 mod email;
 mod escalation;
+mod exposition_sql;
 mod fuzz_props;
 mod host_node_exporter;
 mod host_prometheus;
