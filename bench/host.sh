@@ -28,22 +28,10 @@ mkdir -p "$ROOT/bench/results"
 
 
 # --- peers ----------------------------------------------------------------------------
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
-command -v curl >/dev/null || missing+=(curl)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+need wrk:wrk prometheus-node-exporter:prometheus-node-exporter curl:curl
 
 # --- builds ---------------------------------------------------------------------------
-if [[ -z ${LOOKOUT_BIN:-} ]]; then
-    log "building lookout (release)"
-    cargo build --release --quiet --bin lookout
-    LOOKOUT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/lookout"
-fi
+build_lookout
 log "building bench/bare-hyper (release)"
 cargo build --release --quiet --manifest-path "$ROOT/bench/bare-hyper/Cargo.toml"
 BARE_BIN="$ROOT/bench/bare-hyper/target/release/bare-hyper"

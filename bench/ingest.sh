@@ -38,21 +38,10 @@ mkdir -p "$ROOT/bench/results"
 
 
 # --- peers ----------------------------------------------------------------------------
-missing=()
-command -v curl >/dev/null || missing+=(curl)
-command -v sqlite3 >/dev/null || missing+=(sqlite3)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+need curl:curl sqlite3:sqlite3
 
 # --- builds ---------------------------------------------------------------------------
-if [[ -z ${LOOKOUT_BIN:-} ]]; then
-    log "building lookout (release)"
-    cargo build --release --quiet --bin lookout
-    LOOKOUT_BIN="$ROOT/target/release/lookout"
-fi
+build_lookout
 log "building bench/ingest-load (release)"
 cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml" \
     --target-dir "$ROOT/bench/ingest-load/target"  # its own, whatever CARGO_TARGET_DIR says

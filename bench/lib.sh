@@ -52,3 +52,33 @@ to_ms() { # wrk latency like 812.00us, 1.23ms, 1.02s → ms
 }
 
 CLK_TCK=$(getconf CLK_TCK)
+
+# Installs the Debian packages of missing commands: need command:package …
+need() {
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# Sets LOOKOUT_BIN to a release build of lookout unless it is already set.
+build_lookout() {
+    if [[ -z ${LOOKOUT_BIN:-} ]]; then
+        log "building lookout (release)"
+        cargo build --release --quiet --bin lookout
+        LOOKOUT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/lookout"
+    fi
+}
+
+# Builds bench/ingest-load and sets LOAD_BIN.
+build_ingest_load() {
+    log "building bench/ingest-load (release)"
+    cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml" \
+        --target-dir "$ROOT/bench/ingest-load/target"
+    LOAD_BIN="$ROOT/bench/ingest-load/target/release/ingest-load"
+}

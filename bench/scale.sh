@@ -38,30 +38,14 @@ USER_=lkb_scale
 RESULTS="$ROOT/bench/results/scale-$(date +%F).md"
 mkdir -p "$ROOT/bench/results"
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v curl >/dev/null || missing+=(curl)
-command -v mysql >/dev/null || missing+=(mariadb-client)
-command -v prometheus-sql-exporter >/dev/null || missing+=(prometheus-sql-exporter)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+need wrk:wrk curl:curl mysql:mariadb-client prometheus-sql-exporter:prometheus-sql-exporter
 
 export MYSQL_PWD=$MYSQL_ROOT_PASSWORD
 sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_ROOT_USER" --batch --skip-column-names "$@"; }
 sql -e 'SELECT 1' >/dev/null || die "cannot reach MariaDB on $MYSQL_HOST:$MYSQL_PORT as $MYSQL_ROOT_USER"
 
-if [[ -z ${LOOKOUT_BIN:-} ]]; then
-    log "building lookout (release)"
-    cargo build --release --quiet --bin lookout
-    LOOKOUT_BIN="$ROOT/target/release/lookout"
-fi
-log "building bench/ingest-load (release)"
-cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml" \
-    --target-dir "$ROOT/bench/ingest-load/target"
-LOAD_BIN="$ROOT/bench/ingest-load/target/release/ingest-load"
+build_lookout
+build_ingest_load
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -41,16 +41,7 @@ mkdir -p "$ROOT/bench/results"
 
 
 # --- peers ----------------------------------------------------------------------------
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v curl >/dev/null || missing+=(curl)
-command -v mysql >/dev/null || missing+=(mariadb-client)
-command -v prometheus-sql-exporter >/dev/null || missing+=(prometheus-sql-exporter)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+need wrk:wrk curl:curl mysql:mariadb-client prometheus-sql-exporter:prometheus-sql-exporter
 if [[ ! -x $VENV/bin/query-exporter ]] || ! "$VENV/bin/python" -c 'import pymysql, yaml' 2>/dev/null; then
     log "installing query-exporter and PyMySQL into $VENV"
     python3 -m venv "$VENV"
@@ -62,11 +53,7 @@ sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_ROOT_USER" --batch --
 sql -e 'SELECT 1' >/dev/null || die "cannot reach MariaDB on $MYSQL_HOST:$MYSQL_PORT as $MYSQL_ROOT_USER"
 
 # --- builds ---------------------------------------------------------------------------
-if [[ -z ${LOOKOUT_BIN:-} ]]; then
-    log "building lookout (release)"
-    cargo build --release --quiet --bin lookout
-    LOOKOUT_BIN="$ROOT/target/release/lookout"
-fi
+build_lookout
 log "building bench/bare-hyper (release)"
 cargo build --release --quiet --manifest-path "$ROOT/bench/bare-hyper/Cargo.toml"
 BARE_BIN="$ROOT/bench/bare-hyper/target/release/bare-hyper"

@@ -35,15 +35,8 @@ command -v curl >/dev/null || die "curl is needed"
 command -v python3 >/dev/null || die "python3 is needed (the refusing robot, the large payloads)"
 
 # --- builds ---------------------------------------------------------------------------
-if [[ -z ${LOOKOUT_BIN:-} ]]; then
-    log "building lookout (release)"
-    cargo build --release --quiet --bin lookout
-    LOOKOUT_BIN="$ROOT/target/release/lookout"
-fi
-log "building bench/ingest-load (release)"
-cargo build --release --quiet --manifest-path "$ROOT/bench/ingest-load/Cargo.toml" \
-    --target-dir "$ROOT/bench/ingest-load/target"
-LOAD_BIN="$ROOT/bench/ingest-load/target/release/ingest-load"
+build_lookout
+build_ingest_load
 
 WORK=$(mktemp -d)
 PIDS=()

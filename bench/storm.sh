@@ -15,11 +15,7 @@ source "$ROOT/bench/lib.sh"
 RESULTS="$ROOT/bench/results/storm-$(date +%F).md"
 mkdir -p "$ROOT/bench/results"
 
-if [[ -z ${LOOKOUT_BIN:-} ]]; then
-    log "building lookout (release)"
-    cargo build --release --quiet --bin lookout
-    LOOKOUT_BIN="$ROOT/target/release/lookout"
-fi
+build_lookout
 export LOOKOUT_BIN
 
 {
