@@ -321,6 +321,28 @@ pub struct Database {
     pub tls: DatabaseTls,
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// Built-in packs of database metrics (`collect:`), run every `collect_interval`.
+    pub collect: Vec<Pack>,
+    pub collect_interval: Duration,
+}
+
+/// A built-in pack of database metrics, named as the exporter it stands in for names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pack {
+    /// mysqld_exporter's default collectors: `mysql_up`, `mysql_version_info`,
+    /// `mysql_global_status_*`, `mysql_global_variables_*`, `mysql_slave_status_*`.
+    Mysql,
+    /// postgres_exporter's default collectors (`pg_*`).
+    Postgres,
+}
+
+impl Pack {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pack::Mysql => "mysql",
+            Pack::Postgres => "postgres",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

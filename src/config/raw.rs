@@ -96,6 +96,8 @@ pub struct RawDatabase {
     pub max_connections: Option<u32>,
     pub connect_timeout: Option<String>,
     pub tls: Option<RawDatabaseTls>,
+    pub collect: Option<Vec<String>>,
+    pub collect_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

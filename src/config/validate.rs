@@ -12,7 +12,7 @@ use super::raw::{self, RawConfig};
 use super::{
     Channel, Config, DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, Database,
     DatabaseKind, Diagnostic, HostConfig, InboundAuth, LogConfig, LogFormat, MetricKind,
-    MetricSpec, Query, Receiver, RelayConfig, Retention, WebConfig,
+    MetricSpec, Pack, Query, Receiver, RelayConfig, Retention, WebConfig,
 };
 use crate::channel::RawChannel;
 use crate::configfile::yaml::Positions;
@@ -355,6 +355,7 @@ impl Checker<'_> {
             &bounds::MAX_CONNECTIONS,
             max_connections,
         );
+        let collect = self.packs(&path, kind, raw.collect.as_deref().unwrap_or_default());
         Some(Database {
             kind,
             url,
@@ -367,7 +368,53 @@ impl Checker<'_> {
                 Duration::from_secs(5),
                 bounds::CONNECT_TIMEOUT,
             ),
+            collect,
+            collect_interval: self.duration_in(
+                &join(&path, "collect_interval"),
+                raw.collect_interval.as_deref(),
+                Duration::from_secs(15),
+                bounds::COLLECT_INTERVAL,
+            ),
         })
+    }
+
+    /// `databases.<name>.collect`: each pack once, and only on its own engine.
+    fn packs(&mut self, path: &str, kind: DatabaseKind, names: &[String]) -> Vec<Pack> {
+        let path = join(path, "collect");
+        let mut packs = Vec::new();
+        for name in names {
+            let pack = match name.as_str() {
+                "mysql" => Pack::Mysql,
+                "postgres" => Pack::Postgres,
+                other => {
+                    self.error(
+                        &path,
+                        format!("unknown pack `{other}` (expected mysql or postgres)"),
+                    );
+                    continue;
+                }
+            };
+            let fits = matches!(
+                (pack, kind),
+                (Pack::Mysql, DatabaseKind::Mysql) | (Pack::Postgres, DatabaseKind::Postgres)
+            );
+            if !fits {
+                let engine = match kind {
+                    DatabaseKind::Mysql => "a MySQL/MariaDB database",
+                    DatabaseKind::Postgres => "a PostgreSQL database",
+                    DatabaseKind::Sqlite => "SQLite (which has no pack)",
+                };
+                self.error(
+                    &path,
+                    format!("the `{name}` pack cannot collect from {engine}"),
+                );
+            } else if packs.contains(&pack) {
+                self.error(&path, format!("`{name}` is listed twice"));
+            } else {
+                packs.push(pack);
+            }
+        }
+        packs
     }
 
     fn queries(

@@ -38,6 +38,8 @@ pub const HOST_MAX_AGE: Span = span(Duration::ZERO, HOUR);
 pub const MOUNT_TIMEOUT: Span = span(POSITIVE, 5 * MINUTE);
 /// `databases.*.connect_timeout`.
 pub const CONNECT_TIMEOUT: Span = span(POSITIVE, 5 * MINUTE);
+/// `databases.*.collect_interval`: the packs' schedule.
+pub const COLLECT_INTERVAL: Span = span(Duration::from_secs(1), DAY);
 /// `queries[].interval`: from a tenth of a second to a weekly report.
 pub const QUERY_INTERVAL: Span = span(Duration::from_millis(100), 7 * DAY);
 /// `queries[].timeout`, also at most the interval.

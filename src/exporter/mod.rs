@@ -22,6 +22,7 @@ pub mod exposition;
 pub mod family;
 pub mod gzip;
 pub mod host;
+pub mod packs;
 pub mod process;
 pub mod selfmetrics;
 pub mod sql;

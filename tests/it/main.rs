@@ -30,6 +30,7 @@ mod metrics_promtool;
 mod mocks_conformance;
 mod module_graph;
 mod outbox_status;
+mod packs;
 mod relay;
 mod relay_alertmanager;
 mod relay_memory;

@@ -180,6 +180,23 @@ fn zero_and_absurd_numbers_are_refused_for_every_key() {
             "test.yaml:2:28: databases.d.connect_timeout: must be positive",
         ),
         (
+            "databases:\n  d: { url: 'sqlite:///x', collect: [mysql] }\n".into(),
+            "test.yaml:2:28: databases.d.collect: the `mysql` pack cannot collect from SQLite (which has no pack)",
+        ),
+        (
+            "databases:\n  d: { url: 'postgres://u@h/x', collect: [postgres, redis] }\n".into(),
+            "databases.d.collect: unknown pack `redis` (expected mysql or postgres)",
+        ),
+        (
+            "databases:\n  d: { url: 'mysql://u@h/x', collect: [mysql, mysql] }\n".into(),
+            "databases.d.collect: `mysql` is listed twice",
+        ),
+        (
+            "databases:\n  d: { url: 'mysql://u@h/x', collect: [mysql], collect_interval: 0s }\n"
+                .into(),
+            "databases.d.collect_interval: must be at least 1s (got `0s`)",
+        ),
+        (
             "databases:\n  d: { url: 'sqlite:///x', max_connections: 100000 }\n".into(),
             "databases.d.max_connections: must be at most 100 (got 100000)",
         ),

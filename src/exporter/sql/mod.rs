@@ -36,6 +36,8 @@ use crate::config::Config;
 use database::DatabaseHandle;
 use query::{QueryState, Snapshot};
 
+use super::packs::{self, PackState};
+
 /// Why a query produced no result.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -61,6 +63,7 @@ pub enum Error {
 struct Running {
     databases: BTreeMap<String, Arc<DatabaseHandle>>,
     queries: Vec<Arc<QueryState>>,
+    packs: Vec<Arc<PackState>>,
     tasks: JoinSet<()>,
 }
 
@@ -102,6 +105,7 @@ impl SqlExporter {
         let Running {
             databases: mut old_dbs,
             queries: old_queries,
+            packs: old_packs,
             mut tasks,
         } = old;
         tasks.abort_all();
@@ -133,9 +137,27 @@ impl SqlExporter {
             tasks.spawn(Arc::clone(&state).schedule(Arc::clone(db)));
             queries.push(state);
         }
+        let mut packs = Vec::new();
+        for (name, handle) in &databases {
+            for &pack in &handle.config.collect {
+                let interval = handle.config.collect_interval;
+                let state = old_packs
+                    .iter()
+                    .find(|old| {
+                        old.pack == pack && old.database == *name && old.interval() == interval
+                    })
+                    .map_or_else(
+                        || Arc::new(PackState::new(pack, name, interval)),
+                        Arc::clone,
+                    );
+                tasks.spawn(Arc::clone(&state).schedule(Arc::clone(handle)));
+                packs.push(state);
+            }
+        }
         *running = Running {
             databases,
             queries,
+            packs,
             tasks,
         };
     }
@@ -306,13 +328,17 @@ fn health_families(running: &Running) -> Vec<Family> {
     ]
 }
 
-/// The health families; the business series are in [`SqlExporter::segment`].
+/// The health families and the packs' families; the business series are in
+/// [`SqlExporter::segment`].
 impl Collector for SqlExporter {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Ok(running) = self.running.lock() else {
             return Ok(());
         };
-        for family in health_families(&running) {
+        for family in health_families(&running)
+            .into_iter()
+            .chain(packs::families(&running.packs))
+        {
             family.encode(&mut encoder)?;
         }
         Ok(())

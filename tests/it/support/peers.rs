@@ -1,5 +1,5 @@
 //! Guards for the Debian peers the tests compare against: `prometheus` (with a query
-//! client for its HTTP API) and `prometheus-node-exporter`.
+//! client for its HTTP API), `prometheus-node-exporter` and `prometheus-mysqld-exporter`.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -185,6 +185,45 @@ impl NodeExporter {
         .expect("node_exporter answers");
         assert_eq!(response.status, 200, "node_exporter /metrics");
         Exposition::parse(&response.text()).expect("node_exporter output parses")
+    }
+}
+
+/// A running mysqld_exporter (Debian `prometheus-mysqld-exporter`) with its default
+/// collectors; killed when dropped.
+pub(crate) struct MysqldExporter {
+    process: ChildGuard,
+    _dir: TempDir,
+}
+
+impl MysqldExporter {
+    /// Starts it on `dsn` (Go driver form, `user:password@(host:port)/`).
+    /// `None` (after a skip note) when it is not installed outside CI.
+    pub(crate) fn start(dsn: &str) -> Option<MysqldExporter> {
+        let binary = require_binary("prometheus-mysqld-exporter")?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let process = ChildGuard::start(
+            "mysqld_exporter",
+            dir.path(),
+            "/metrics",
+            READY_TIMEOUT,
+            |addr| {
+                let mut command = Command::new(&binary);
+                command
+                    .env("DATA_SOURCE_NAME", dsn)
+                    .arg(format!("--web.listen-address={addr}"));
+                command
+            },
+        );
+        Some(MysqldExporter { process, _dir: dir })
+    }
+
+    /// One scrape, parsed.
+    pub(crate) fn scrape(&self) -> Exposition {
+        let url = format!("http://{}/metrics", self.process.addr());
+        let response = http_get(&url, &[("Accept", "text/plain;version=0.0.4")])
+            .expect("mysqld_exporter answers");
+        assert_eq!(response.status, 200, "mysqld_exporter /metrics");
+        Exposition::parse(&response.text()).expect("mysqld_exporter output parses")
     }
 }
 

@@ -1,0 +1,152 @@
+//! Built-in packs of database metrics (`databases.<name>.collect`), under the names of
+//! the exporter each stands in for, so its dashboards and alerts work unchanged.
+//!
+//! A pack runs in the background on `collect_interval`, like a query: through the
+//! database's own pool (read-only statements, the same connect timeout and reconnect
+//! backoff), never on scrape. A run that cannot read the server leaves only
+//! `mysql_up 0` / `pg_up 0`; a snapshot older than three intervals is not served.
+
+pub mod mysql;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+
+use super::family::{Family, labels};
+use super::sql::database::DatabaseHandle;
+use crate::config::Pack;
+
+/// The families of one pack's last run.
+#[derive(Debug)]
+struct Snapshot {
+    families: Vec<Family>,
+    taken: Instant,
+}
+
+/// One pack on one database.
+#[derive(Debug)]
+pub struct PackState {
+    pub pack: Pack,
+    pub database: String,
+    interval: Duration,
+    snapshot: ArcSwapOption<Snapshot>,
+}
+
+impl PackState {
+    pub fn new(pack: Pack, database: &str, interval: Duration) -> Self {
+        Self {
+            pack,
+            database: database.to_owned(),
+            interval,
+            snapshot: ArcSwapOption::empty(),
+        }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The last run's families, unless older than three intervals.
+    pub fn families(&self) -> Vec<Family> {
+        self.snapshot
+            .load_full()
+            .filter(|s| s.taken.elapsed() < self.interval.saturating_mul(3))
+            .map(|s| s.families.clone())
+            .unwrap_or_default()
+    }
+
+    /// Runs forever on the pack's interval; aborted by dropping its task.
+    pub async fn schedule(self: Arc<Self>, db: Arc<DatabaseHandle>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.run_once(&db).await;
+        }
+    }
+
+    /// Runs the pack once and keeps its families.
+    pub async fn run_once(&self, db: &DatabaseHandle) {
+        let timeout = self.interval.min(Duration::from_secs(10));
+        let families = match self.pack {
+            Pack::Mysql => collect_mysql(db, timeout).await,
+            // postgres_exporter's defaults are the next part of this pack set.
+            Pack::Postgres => Vec::new(),
+        };
+        self.snapshot.store(Some(Arc::new(Snapshot {
+            families,
+            taken: Instant::now(),
+        })));
+    }
+}
+
+async fn collect_mysql(db: &DatabaseHandle, timeout: Duration) -> Vec<Family> {
+    let status = match db.query(mysql::GLOBAL_STATUS, timeout).await {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::warn!(%error, database = %db.name, "mysql pack: cannot read the server's status");
+            return vec![mysql::up(false)];
+        }
+    };
+    let mut out = mysql::Families::default();
+    mysql::global_status(&status, &mut out);
+    match db.query(mysql::GLOBAL_VARIABLES, timeout).await {
+        Ok(variables) => mysql::global_variables(&variables, &mut out),
+        Err(error) => {
+            tracing::warn!(%error, database = %db.name, "mysql pack: cannot read variables")
+        }
+    }
+    // Not a replica, or no REPLICATION CLIENT privilege: no replica families.
+    for statement in mysql::SLAVE_STATUS {
+        if let Ok(replicas) = db.query(statement, timeout).await {
+            mysql::slave_status(&replicas, &mut out);
+            break;
+        }
+    }
+    let mut families = out.into_vec();
+    families.push(mysql::up(true));
+    families
+}
+
+/// The families of every pack, for the exposition. When several databases run the same
+/// pack, their samples get a `database` label so that the series stay distinct (with one
+/// database per pack the names and labels are exactly the exporter's).
+pub fn families(packs: &[Arc<PackState>]) -> Vec<Family> {
+    let mut merged: BTreeMap<String, Family> = BTreeMap::new();
+    for state in packs {
+        let shared = packs.iter().filter(|p| p.pack == state.pack).count() > 1;
+        for mut family in state.families() {
+            if shared {
+                for sample in &mut family.samples {
+                    sample
+                        .labels
+                        .push(("database".into(), state.database.clone()));
+                }
+            }
+            match merged.get_mut(family.name.as_ref()) {
+                Some(into) => into.samples.append(&mut family.samples),
+                None => {
+                    merged.insert(family.name.to_string(), family);
+                }
+            }
+        }
+    }
+    let mut info = Family::gauge(
+        "lookout_pack_info",
+        "A built-in metrics pack collecting from a configured database",
+    );
+    for state in packs {
+        info.push(
+            labels([
+                ("database", state.database.as_str()),
+                ("pack", state.pack.name()),
+            ]),
+            1.0,
+        );
+    }
+    let mut families: Vec<Family> = merged.into_values().collect();
+    families.push(info);
+    families
+}
