@@ -50,7 +50,7 @@ trap cleanup EXIT
 
 # Waits until GET $2 on port $1 answers 200 (at most 10 s); prints the ms it took since $3
 # (a `date +%s%N` timestamp).
-wait_ready() {
+ready_ms() {
     local port=$1 path=$2 started=$3 deadline=$((SECONDS + 10))
     until [[ $(http_status "$port" "$path") == 200 ]]; do
         ((SECONDS < deadline)) || die "nothing answered 200 on :$port$path within 10 s"
@@ -74,7 +74,7 @@ started=$(date +%s%N)
     --state-dir "$WORK/state" --log.level warn >"$WORK/lookout.log" 2>&1 &
 LOOKOUT_PID=$!
 PIDS+=("$LOOKOUT_PID")
-READY_MS=$(wait_ready "$LOOKOUT_PORT" /-/ready "$started")
+READY_MS=$(ready_ms "$LOOKOUT_PORT" /-/ready "$started")
 
 cat >"$WORK/lookout-uncached.yaml" <<'EOF'
 host:
@@ -88,7 +88,7 @@ log "starting lookout (host.max_age: 0s) on :$UNCACHED_PORT"
     --state-dir "$WORK/state-uncached" --log.level warn >"$WORK/lookout-uncached.log" 2>&1 &
 UNCACHED_PID=$!
 PIDS+=("$UNCACHED_PID")
-wait_ready "$UNCACHED_PORT" /-/ready "$(date +%s%N)" >/dev/null
+ready_ms "$UNCACHED_PORT" /-/ready "$(date +%s%N)" >/dev/null
 
 NE_PORT=$(free_port)
 log "starting node_exporter on :$NE_PORT"
@@ -97,7 +97,7 @@ prometheus-node-exporter --no-collector.systemd --web.listen-address="127.0.0.1:
     >"$WORK/node_exporter.log" 2>&1 &
 NE_PID=$!
 PIDS+=("$NE_PID")
-NE_READY_MS=$(wait_ready "$NE_PORT" /metrics "$started")
+NE_READY_MS=$(ready_ms "$NE_PORT" /metrics "$started")
 
 # lookout's bytes, as Prometheus would get them, for the bare server.
 curl -sf -H "Accept: $ACCEPT" "http://127.0.0.1:$LOOKOUT_PORT/metrics" -o "$WORK/metrics.txt"
@@ -115,7 +115,7 @@ CONTENT_TYPE=$CONTENT_TYPE "$BARE_BIN" "$WORK/metrics.txt" "$BARE_PORT" "$WORK/m
     >"$WORK/bare.log" 2>&1 &
 BARE_PID=$!
 PIDS+=("$BARE_PID")
-wait_ready "$BARE_PORT" /metrics "$(date +%s%N)" >/dev/null
+ready_ms "$BARE_PORT" /metrics "$(date +%s%N)" >/dev/null
 
 # Idle: one warm-up scrape each, then a second of quiet.
 for port in "$LOOKOUT_PORT" "$UNCACHED_PORT" "$NE_PORT" "$BARE_PORT"; do

@@ -58,14 +58,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { # port path what
-    local deadline=$((SECONDS + 20))
-    until [[ $(http_status "$1" "$2") == 200 ]]; do
-        ((SECONDS < deadline)) || die "$3 did not answer 200 on :$1$2 within 20 s"
-        sleep 0.02
-    done
-}
-
 # Runs the load client against $2 and stores its key=value output under the run name $1.
 declare -A OUT
 load() {

@@ -82,3 +82,28 @@ build_ingest_load() {
         --target-dir "$ROOT/bench/ingest-load/target"
     LOAD_BIN="$ROOT/bench/ingest-load/target/release/ingest-load"
 }
+
+# Waits until GET $2 on 127.0.0.1:$1 answers 200, at most $4 seconds (default 30); dies
+# naming $3 and the tail of $WORK/$3.log if there is one.
+wait_ready() {
+    local deadline=$((SECONDS + ${4:-30})) logged=''
+    until [[ $(http_status "$1" "$2") == 200 ]]; do
+        if ((SECONDS >= deadline)); then
+            [[ -f ${WORK:-}/$3.log ]] && logged=" (log: $(tail -n 5 "$WORK/$3.log"))"
+            die "$3 did not answer 200 on :$1$2 within ${4:-30} s$logged"
+        fi
+        sleep 0.05
+    done
+}
+
+# MariaDB as root for the SQL benchmarks: MYSQL_* defaults, `sql` (batch, no column
+# names), and a check that the server answers.
+mariadb_root() {
+    MYSQL_HOST=${MYSQL_HOST:-127.0.0.1}
+    MYSQL_PORT=${MYSQL_PORT:-3306}
+    MYSQL_ROOT_USER=${MYSQL_ROOT_USER:-root}
+    MYSQL_ROOT_PASSWORD=${MYSQL_ROOT_PASSWORD:-}
+    export MYSQL_PWD=$MYSQL_ROOT_PASSWORD
+    sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_ROOT_USER" --batch --skip-column-names "$@"; }
+    sql -e 'SELECT 1' >/dev/null || die "cannot reach MariaDB on $MYSQL_HOST:$MYSQL_PORT as $MYSQL_ROOT_USER"
+}

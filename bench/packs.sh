@@ -19,18 +19,12 @@ source "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 WINDOW=${WINDOW:-30}
-MYSQL_HOST=${MYSQL_HOST:-127.0.0.1}
-MYSQL_PORT=${MYSQL_PORT:-3306}
-MYSQL_ROOT_USER=${MYSQL_ROOT_USER:-root}
-MYSQL_ROOT_PASSWORD=${MYSQL_ROOT_PASSWORD:-}
 ACCEPT='application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
 RESULTS="$ROOT/bench/results/packs-$(date +%F).md"
 mkdir -p "$ROOT/bench/results"
 
 need wrk:wrk curl:curl mysql:mariadb-client prometheus-mysqld-exporter:prometheus-mysqld-exporter
-export MYSQL_PWD=$MYSQL_ROOT_PASSWORD
-sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_ROOT_USER" --batch --skip-column-names "$@"; }
-sql -e 'SELECT 1' >/dev/null || die "cannot reach MariaDB on $MYSQL_HOST:$MYSQL_PORT as $MYSQL_ROOT_USER"
+mariadb_root
 build_lookout
 
 WORK=$(mktemp -d)
@@ -57,13 +51,6 @@ statements() {
     local n
     n=$(sql -e "SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS FROM information_schema.USER_STATISTICS WHERE USER = '$1'")
     echo "${n:-0}"
-}
-wait_ready() { # port path what
-    local deadline=$((SECONDS + 30))
-    until [[ $(http_status "$1" "$2") == 200 ]]; do
-        ((SECONDS < deadline)) || die "$3 did not answer 200 on :$1$2 within 30 s"
-        sleep 0.05
-    done
 }
 
 declare -A PORT PID USER_OF

@@ -27,10 +27,6 @@ SNAPSHOTS=${SNAPSHOTS:-3}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 INGEST=${INGEST:-300000}
-MYSQL_HOST=${MYSQL_HOST:-127.0.0.1}
-MYSQL_PORT=${MYSQL_PORT:-3306}
-MYSQL_ROOT_USER=${MYSQL_ROOT_USER:-root}
-MYSQL_ROOT_PASSWORD=${MYSQL_ROOT_PASSWORD:-}
 # What Prometheus 2.x sends.
 ACCEPT='application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
 DB=lookout_bench_scale
@@ -40,9 +36,7 @@ mkdir -p "$ROOT/bench/results"
 
 need wrk:wrk curl:curl mysql:mariadb-client prometheus-sql-exporter:prometheus-sql-exporter
 
-export MYSQL_PWD=$MYSQL_ROOT_PASSWORD
-sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_ROOT_USER" --batch --skip-column-names "$@"; }
-sql -e 'SELECT 1' >/dev/null || die "cannot reach MariaDB on $MYSQL_HOST:$MYSQL_PORT as $MYSQL_ROOT_USER"
+mariadb_root
 
 build_lookout
 build_ingest_load
@@ -57,13 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { # port path what
-    local deadline=$((SECONDS + 30))
-    until [[ $(http_status "$1" "$2") == 200 ]]; do
-        ((SECONDS < deadline)) || die "$3 did not answer 200 on :$1$2 within 30 s (log: $(tail -n 5 "$WORK/$3.log"))"
-        sleep 0.05
-    done
-}
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 hwm_mb() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 # Seconds a scrape takes, with Prometheus' headers; fails on a non-200.

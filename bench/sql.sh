@@ -29,10 +29,6 @@ source "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-4}
 DB_WINDOW=${DB_WINDOW:-60}
-MYSQL_HOST=${MYSQL_HOST:-127.0.0.1}
-MYSQL_PORT=${MYSQL_PORT:-3306}
-MYSQL_ROOT_USER=${MYSQL_ROOT_USER:-root}
-MYSQL_ROOT_PASSWORD=${MYSQL_ROOT_PASSWORD:-}
 ACCEPT='text/plain;version=0.0.4'
 DB=lookout_bench_shop
 RESULTS="$ROOT/bench/results/sql-$(date +%F).md"
@@ -48,9 +44,7 @@ if [[ ! -x $VENV/bin/query-exporter ]] || ! "$VENV/bin/python" -c 'import pymysq
     "$VENV/bin/pip" install -q query-exporter pymysql
 fi
 
-export MYSQL_PWD=$MYSQL_ROOT_PASSWORD
-sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_ROOT_USER" --batch --skip-column-names "$@"; }
-sql -e 'SELECT 1' >/dev/null || die "cannot reach MariaDB on $MYSQL_HOST:$MYSQL_PORT as $MYSQL_ROOT_USER"
+mariadb_root
 
 # --- builds ---------------------------------------------------------------------------
 build_lookout
@@ -75,13 +69,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { # port path what
-    local deadline=$((SECONDS + 20))
-    until [[ $(http_status "$1" "$2") == 200 ]]; do
-        ((SECONDS < deadline)) || die "$3 did not answer 200 on :$1$2 within 20 s (log: $(tail -n 5 "$WORK/$3.log"))"
-        sleep 0.05
-    done
-}
 # "selects others cpu_ms connections" of one MariaDB user, cumulative (USER_STATISTICS).
 db_counters() {
     local row

@@ -47,14 +47,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { # port path what
-    local deadline=$((SECONDS + 20))
-    until [[ $(http_status "$1" "$2") == 200 ]]; do
-        ((SECONDS < deadline)) || die "$3 did not answer 200 on :$1$2 within 20 s"
-        sleep 0.02
-    done
-}
-
 # --- peers: a robot that refuses everything for good, and 40 large notifications --------
 REFUSER_PORT=$(free_port)
 python3 - "$REFUSER_PORT" >"$WORK/refuser.log" 2>&1 <<'EOF' &

@@ -178,14 +178,16 @@ impl NodeExporter {
 
     /// One scrape, parsed.
     pub(crate) fn scrape(&self) -> Exposition {
-        let response = http_get(
-            &self.metrics_url(),
-            &[("Accept", "text/plain;version=0.0.4")],
-        )
-        .expect("node_exporter answers");
-        assert_eq!(response.status, 200, "node_exporter /metrics");
-        Exposition::parse(&response.text()).expect("node_exporter output parses")
+        scrape_text_004(&self.metrics_url(), "node_exporter")
     }
+}
+
+/// One text 0.0.4 scrape of an exporter at `url`, parsed; panics naming `what`.
+fn scrape_text_004(url: &str, what: &str) -> Exposition {
+    let response = http_get(url, &[("Accept", "text/plain;version=0.0.4")])
+        .unwrap_or_else(|error| panic!("{what} does not answer: {error}"));
+    assert_eq!(response.status, 200, "{what} /metrics");
+    Exposition::parse(&response.text()).unwrap_or_else(|error| panic!("{what} output: {error}"))
 }
 
 /// A running mysqld_exporter (Debian `prometheus-mysqld-exporter`) with its default
@@ -220,10 +222,7 @@ impl MysqldExporter {
     /// One scrape, parsed.
     pub(crate) fn scrape(&self) -> Exposition {
         let url = format!("http://{}/metrics", self.process.addr());
-        let response = http_get(&url, &[("Accept", "text/plain;version=0.0.4")])
-            .expect("mysqld_exporter answers");
-        assert_eq!(response.status, 200, "mysqld_exporter /metrics");
-        Exposition::parse(&response.text()).expect("mysqld_exporter output parses")
+        scrape_text_004(&url, "mysqld_exporter")
     }
 }
 
