@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 
 use super::Format;
-use super::family::{Kind, escape_help};
+use super::family::{Family, Kind, escape_help};
 use super::sql::series::{SeriesFamily, SeriesTable};
 
 /// Writes the families of `tables`, grouped by name (sorted), skipping empty ones.
@@ -64,6 +64,23 @@ pub fn write_tables<W: Write>(
     Ok(())
 }
 
+/// Writes `families` as they are (names, label order, sample order), skipping empty ones.
+/// The packs' families go this way: [`Kind::LegacyCounter`] has no prometheus-client type.
+pub fn write_families<W: Write>(
+    out: &mut W,
+    format: Format,
+    families: &[Family],
+) -> io::Result<()> {
+    for family in families.iter().filter(|f| !f.samples.is_empty()) {
+        write_header(out, format, &family.name, family.kind, &family.help)?;
+        for sample in &family.samples {
+            let labels = sample.labels.iter().map(|(k, v)| (k.as_ref(), v.as_str()));
+            write_sample(out, &family.name, family.kind, labels, sample.value)?;
+        }
+    }
+    Ok(())
+}
+
 fn write_header<W: Write>(
     out: &mut W,
     format: Format,
@@ -76,9 +93,9 @@ fn write_header<W: Write>(
         _ => "",
     };
     let kind = match (format, kind) {
-        (_, Kind::Counter) => "counter",
+        (_, Kind::Counter) | (Format::Text, Kind::LegacyCounter) => "counter",
         (_, Kind::Gauge) => "gauge",
-        (Format::OpenMetrics, Kind::Untyped) => "unknown",
+        (Format::OpenMetrics, Kind::Untyped | Kind::LegacyCounter) => "unknown",
         (Format::Text, Kind::Untyped) => "untyped",
     };
     write!(out, "# HELP {name}{suffix} ")?;
@@ -268,6 +285,45 @@ mod tests {
             written(Format::Text, &[&first, &second]),
             "# HELP shop_users Users.\n# TYPE shop_users gauge\n\
              shop_users{site=\"cn\"} 1.0\nshop_users{site=\"hk\"} 2.0\nshop_users{site=\"sg\"} 3.0\n"
+        );
+    }
+
+    #[test]
+    fn families_as_given_and_legacy_counters_keep_their_name() {
+        use crate::exporter::family::{Family, labels};
+        let families = [
+            Family::gauge("pg_up", "Up.").with(Vec::new(), 1.0),
+            Family {
+                kind: Kind::LegacyCounter,
+                ..Family::gauge("pg_stat_database_blks_hit", "Hits.")
+            }
+            .with(labels([("datid", "5"), ("datname", "postgres")]), 42.0)
+            .with(labels([("datid", "0"), ("datname", "")]), f64::NAN),
+            Family::counter("pg_stat_bgwriter_buffers_alloc", "Buffers.").with(Vec::new(), 7.0),
+            Family::gauge("pg_none", "Nothing."),
+        ];
+        let write = |format| {
+            let mut out = Vec::new();
+            write_families(&mut out, format, &families).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            write(Format::Text),
+            "# HELP pg_up Up.\n# TYPE pg_up gauge\npg_up 1.0\n\
+             # HELP pg_stat_database_blks_hit Hits.\n# TYPE pg_stat_database_blks_hit counter\n\
+             pg_stat_database_blks_hit{datid=\"5\",datname=\"postgres\"} 42.0\n\
+             pg_stat_database_blks_hit{datid=\"0\",datname=\"\"} NaN\n\
+             # HELP pg_stat_bgwriter_buffers_alloc_total Buffers.\n\
+             # TYPE pg_stat_bgwriter_buffers_alloc_total counter\npg_stat_bgwriter_buffers_alloc_total 7.0\n"
+        );
+        let om = write(Format::OpenMetrics);
+        assert!(
+            om.contains("# TYPE pg_stat_database_blks_hit unknown\npg_stat_database_blks_hit{"),
+            "{om}"
+        );
+        assert!(
+            om.contains("# TYPE pg_stat_bgwriter_buffers_alloc counter\npg_stat_bgwriter_buffers_alloc_total 7.0\n"),
+            "{om}"
         );
     }
 }

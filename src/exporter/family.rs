@@ -25,6 +25,11 @@ pub enum Kind {
     /// No type given (`untyped` in text 0.0.4, `unknown` in OpenMetrics), as
     /// node_exporter exports `/proc/net/netstat` and `/proc/vmstat` fields.
     Untyped,
+    /// A counter named without `_total`, as exporters written before OpenMetrics name
+    /// some (postgres_exporter's `pg_stat_database_blks_hit`): the name is kept as it
+    /// is, typed `counter` in text 0.0.4 and `unknown` in OpenMetrics (whose counters
+    /// must end in `_total`), as client_golang writes them.
+    LegacyCounter,
 }
 
 /// One sample: a label set and a value.
@@ -87,7 +92,7 @@ impl Family {
     pub fn sample_name(&self) -> Cow<'_, str> {
         match self.kind {
             Kind::Counter => Cow::Owned(format!("{}_total", self.name)),
-            Kind::Gauge | Kind::Untyped => Cow::Borrowed(&self.name),
+            Kind::Gauge | Kind::Untyped | Kind::LegacyCounter => Cow::Borrowed(&self.name),
         }
     }
 
@@ -99,7 +104,8 @@ impl Family {
         let metric_type = match self.kind {
             Kind::Counter => MetricType::Counter,
             Kind::Gauge => MetricType::Gauge,
-            Kind::Untyped => MetricType::Unknown,
+            // The text 0.0.4 type `counter` is only written by `encode::write_families`.
+            Kind::Untyped | Kind::LegacyCounter => MetricType::Unknown,
         };
         let help = escape_help(&self.help);
         let mut metric = encoder.encode_descriptor(&self.name, &help, None, metric_type)?;
@@ -109,7 +115,9 @@ impl Family {
             // Without labels: no `{}` after the name.
             return match self.kind {
                 Kind::Counter => ConstCounter::new(sample.value).encode(metric),
-                Kind::Gauge | Kind::Untyped => ConstGauge::new(sample.value).encode(metric),
+                Kind::Gauge | Kind::Untyped | Kind::LegacyCounter => {
+                    ConstGauge::new(sample.value).encode(metric)
+                }
             };
         }
         for sample in &self.samples {
@@ -117,7 +125,9 @@ impl Family {
             let family = metric.encode_family(&labels)?;
             match self.kind {
                 Kind::Counter => ConstCounter::new(sample.value).encode(family)?,
-                Kind::Gauge | Kind::Untyped => ConstGauge::new(sample.value).encode(family)?,
+                Kind::Gauge | Kind::Untyped | Kind::LegacyCounter => {
+                    ConstGauge::new(sample.value).encode(family)?
+                }
             }
         }
         Ok(())

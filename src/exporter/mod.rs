@@ -233,13 +233,14 @@ impl Exporter {
         let segment = tokio::task::spawn_blocking(move || sql.segment(format, gzip)).await??;
         let mut openmetrics = String::with_capacity(64 * 1024);
         prometheus_client::encoding::text::encode_registry(&mut openmetrics, &self.registry)?;
-        let text = match format {
-            Format::OpenMetrics => {
-                prometheus_client::encoding::text::encode_eof(&mut openmetrics)?;
-                openmetrics
-            }
-            Format::Text => exposition::openmetrics_to_text(&openmetrics),
+        let mut text = match format {
+            Format::OpenMetrics => openmetrics.into_bytes(),
+            Format::Text => exposition::openmetrics_to_text(&openmetrics).into_bytes(),
         };
+        self.sql.write_packs(&mut text, format)?;
+        if format == Format::OpenMetrics {
+            text.extend_from_slice(b"# EOF\n");
+        }
         if !gzip {
             return Ok(Exposition::new(vec![
                 segment.part.bytes.clone(),
@@ -247,7 +248,7 @@ impl Exporter {
             ]));
         }
         let mut registry = gzip::PartWriter::default();
-        registry.write_all(text.as_bytes())?;
+        registry.write_all(&text)?;
         let registry = registry.last()?;
         Ok(Exposition::new(gzip::member(&[&segment.part, &registry])))
     }

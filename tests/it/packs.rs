@@ -4,14 +4,20 @@
 //! `mysql_version_info`, `mysql_global_status_` and `mysql_global_variables_` with the
 //! same type and label names, and the same values for the (static) variables. Then the
 //! pack's server is killed and restarted: `mysql_up` goes 0 and back to 1.
+//!
+//! The same for the `postgres` pack beside Debian's `prometheus-postgres-exporter`: at
+//! least 90 % of its `pg_*` names (not its own `pg_exporter_*`/`pg_scrape_collector_*`)
+//! with the same type and label names, leaving out the `server` label 0.11.1 adds, and
+//! equal `pg_settings_*` values; `pg_up` follows a private cluster stopped and started.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::support::db::{PASSWORD, USER};
 use crate::support::exposition::Exposition;
-use crate::support::peers::MysqldExporter;
-use crate::support::servers::PrivateMariaDb;
+use crate::support::exposition::Labels;
+use crate::support::peers::DatabaseExporter;
+use crate::support::servers::{PrivateMariaDb, PrivatePostgres};
 use crate::support::{Lookout, http_get, poll_until};
 
 const MYSQL_PREFIXES: [&str; 4] = [
@@ -21,15 +27,14 @@ const MYSQL_PREFIXES: [&str; 4] = [
     "mysql_global_variables_",
 ];
 
+type Shape = BTreeMap<String, (String, BTreeSet<String>)>;
+
 /// Sample name → (type of its family, label names), for the names in scope.
-fn shape(
-    exposition: &Exposition,
-    prefixes: &[&str],
-) -> BTreeMap<String, (String, BTreeSet<String>)> {
+fn shape(exposition: &Exposition, in_scope: impl Fn(&str) -> bool) -> Shape {
     exposition
         .samples
         .iter()
-        .filter(|(name, _)| prefixes.iter().any(|p| name.starts_with(p)))
+        .filter(|(name, _)| in_scope(name))
         .map(|(name, samples)| {
             let kind = exposition.types.get(name).cloned().unwrap_or_default();
             let labels = samples
@@ -39,6 +44,31 @@ fn shape(
             (name.clone(), (kind, labels))
         })
         .collect()
+}
+
+/// The share of `theirs` that `ours` has with the same type and label names; prints the
+/// figure and the names missing or different.
+fn matching_share(what: &str, ours: &Shape, theirs: &Shape) -> f64 {
+    let mut missing = Vec::new();
+    let mut different = Vec::new();
+    for (name, theirs) in theirs {
+        match ours.get(name) {
+            None => missing.push(name.as_str()),
+            Some(ours) if ours != theirs => {
+                different.push(format!("{name}: ours {ours:?}, theirs {theirs:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    let matched = theirs.len() - missing.len() - different.len();
+    #[allow(clippy::cast_precision_loss)]
+    let share = matched as f64 / theirs.len().max(1) as f64;
+    println!(
+        "{what}: {matched} of {} names match ({:.1} %); missing: {missing:?}; different: {different:?}",
+        theirs.len(),
+        share * 100.0
+    );
+    share
 }
 
 fn scrape(lookout: &Lookout) -> Exposition {
@@ -53,7 +83,7 @@ fn scrape(lookout: &Lookout) -> Exposition {
 
 #[test]
 fn the_mysql_pack_gives_mysqld_exporters_names_types_and_values() {
-    let Some(exporter) = MysqldExporter::start(&format!("{USER}:{PASSWORD}@(127.0.0.1:3306)/"))
+    let Some(exporter) = DatabaseExporter::mysqld(&format!("{USER}:{PASSWORD}@(127.0.0.1:3306)/"))
     else {
         return;
     };
@@ -77,39 +107,19 @@ databases:
         "mysqld_exporter reaches the server"
     );
 
-    let (our_shape, their_shape) = (
-        shape(&ours, &MYSQL_PREFIXES),
-        shape(&theirs, &MYSQL_PREFIXES),
-    );
-    let mut missing = Vec::new();
-    let mut different = Vec::new();
-    for (name, theirs) in &their_shape {
-        match our_shape.get(name) {
-            None => missing.push(name.as_str()),
-            Some(ours) if ours != theirs => {
-                different.push(format!("{name}: ours {ours:?}, theirs {theirs:?}"))
-            }
-            Some(_) => {}
-        }
-    }
-    let matched = their_shape.len() - missing.len() - different.len();
-    #[allow(clippy::cast_precision_loss)]
-    let share = matched as f64 / their_shape.len() as f64;
-    println!(
-        "mysql pack: {matched} of mysqld_exporter's {} names match ({:.1} %); missing: {missing:?}; different: {different:?}",
-        their_shape.len(),
-        share * 100.0
+    let in_scope = |name: &str| MYSQL_PREFIXES.iter().any(|p| name.starts_with(p));
+    let their_shape = shape(&theirs, in_scope);
+    let share = matching_share(
+        "mysql pack vs mysqld_exporter",
+        &shape(&ours, in_scope),
+        &their_shape,
     );
     assert!(
         their_shape.len() > 500,
         "mysqld_exporter gave {} names",
         their_shape.len()
     );
-    assert!(
-        share >= 0.95,
-        "only {:.1} % match; missing {missing:?}; different {different:?}",
-        share * 100.0
-    );
+    assert!(share >= 0.95, "only {:.1} % match", share * 100.0);
 
     // Variables are static: the same values (mysql_version_info's labels too).
     let mut unequal = Vec::new();
@@ -186,4 +196,166 @@ databases:
                 .ok_or_else(|| "still down".to_owned())
         },
     );
+}
+
+/// postgres_exporter's own names, which no pack stands in for.
+fn postgres_in_scope(name: &str) -> bool {
+    name.starts_with("pg_")
+        && !name.starts_with("pg_exporter_")
+        && !name.starts_with("pg_scrape_collector_")
+}
+
+/// postgres_exporter 0.11.1's exposition without its `server` label.
+fn without_server(mut exposition: Exposition) -> Exposition {
+    for samples in exposition.samples.values_mut() {
+        for (labels, _) in samples.iter_mut() {
+            labels.remove("server");
+        }
+    }
+    exposition
+}
+
+#[test]
+fn the_postgres_pack_gives_postgres_exporters_names_types_and_settings() {
+    let Some(exporter) = DatabaseExporter::postgres(&format!(
+        "postgresql://{USER}:{PASSWORD}@127.0.0.1:5432/postgres?sslmode=disable"
+    )) else {
+        return;
+    };
+    let config = format!(
+        "host: {{ enabled: false }}
+databases:
+  main: {{ url: 'postgres://{USER}@127.0.0.1:5432/postgres', password: '{PASSWORD}', collect: [postgres], collect_interval: 1s }}
+"
+    );
+    let lookout = Lookout::start(&config);
+    let ours = poll_until(Duration::from_secs(20), "pg_up 1 from the pack", || {
+        let m = scrape(&lookout);
+        (m.scalar("pg_up") == Some(1.0) && !m.get("pg_settings_max_connections").is_empty())
+            .then_some(m)
+            .ok_or_else(|| lookout.logs())
+    });
+    let theirs = without_server(exporter.scrape());
+    assert_eq!(
+        theirs.scalar("pg_up"),
+        Some(1.0),
+        "postgres_exporter reaches the server"
+    );
+    let their_shape = shape(&theirs, postgres_in_scope);
+    let share = matching_share(
+        "postgres pack vs postgres_exporter",
+        &shape(&ours, postgres_in_scope),
+        &their_shape,
+    );
+    assert!(
+        their_shape.len() > 250,
+        "postgres_exporter gave {} names",
+        their_shape.len()
+    );
+    assert!(share >= 0.90, "only {:.1} % match", share * 100.0);
+    // Counters that keep postgres_exporter's names without `_total`.
+    assert_eq!(ours.type_of("pg_stat_database_blks_hit"), Some("counter"));
+
+    // Settings: equal values, except those lookout's own session overrides, which the
+    // pack leaves out rather than report lookout's values.
+    let own_session = [
+        "pg_settings_default_transaction_read_only",
+        "pg_settings_statement_timeout_seconds",
+        "pg_settings_transaction_read_only",
+    ];
+    // The exporter's driver (lib/pq) sets extra_float_digits=2 in its own session.
+    let exporters_session = "pg_settings_extra_float_digits";
+    let mut unequal = Vec::new();
+    let mut compared = 0;
+    for (name, samples) in theirs.samples.iter().filter(|(n, _)| {
+        n.starts_with("pg_settings_")
+            && !own_session.contains(&n.as_str())
+            && n.as_str() != exporters_session
+    }) {
+        for (labels, value) in samples {
+            compared += 1;
+            let ours = ours.value(name, labels);
+            if ours.is_none_or(|ours| ours != *value) {
+                unequal.push(format!("{name}: ours {ours:?}, theirs {value}"));
+            }
+        }
+    }
+    println!("postgres pack: {compared} settings compared");
+    assert!(compared > 200, "only {compared} settings");
+    assert!(unequal.is_empty(), "settings differ: {unequal:#?}");
+    for name in own_session {
+        assert!(
+            ours.get(name).is_empty(),
+            "{name} is lookout's own session's"
+        );
+    }
+    assert_eq!(
+        ours.value("pg_static", &static_labels(&theirs)),
+        Some(1.0),
+        "pg_static names the same version"
+    );
+}
+
+/// The labels of `pg_static`'s one sample.
+fn static_labels(exposition: &Exposition) -> Labels {
+    exposition
+        .get("pg_static")
+        .first()
+        .map(|(labels, _)| labels.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn pg_up_follows_the_server_and_metrics_stay_fast() {
+    let Some(db) = PrivatePostgres::install("", "host all all 127.0.0.1/32 trust", &[]) else {
+        return;
+    };
+    let config = format!(
+        "host: {{ enabled: false }}
+databases:
+  main: {{ url: 'postgres://postgres@127.0.0.1:{}/postgres', connect_timeout: 1s, collect: [postgres], collect_interval: 1s }}
+",
+        db.port
+    );
+    let lookout = Lookout::start(&config);
+    poll_until(Duration::from_secs(20), "pg_up 1", || {
+        let m = scrape(&lookout);
+        (m.scalar("pg_up") == Some(1.0) && m.scalar("pg_postmaster_start_time_seconds").is_some())
+            .then_some(())
+            .ok_or_else(|| lookout.logs())
+    });
+
+    db.stop_immediately();
+    let stopped = Instant::now();
+    let mut slowest = Duration::ZERO;
+    poll_until(Duration::from_secs(10), "pg_up 0 after the stop", || {
+        let started = Instant::now();
+        let m = scrape(&lookout);
+        slowest = slowest.max(started.elapsed());
+        (m.scalar("pg_up") == Some(0.0))
+            .then_some(())
+            .ok_or_else(|| "still up".to_owned())
+    });
+    let down_after = stopped.elapsed();
+    assert!(
+        down_after <= Duration::from_secs(3),
+        "pg_up 0 only after {down_after:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a scrape took {slowest:?} during the outage"
+    );
+    let m = scrape(&lookout);
+    assert!(
+        m.get("pg_postmaster_start_time_seconds").is_empty(),
+        "no stale values while down"
+    );
+
+    db.start();
+    poll_until(Duration::from_secs(90), "pg_up 1 after the restart", || {
+        let m = scrape(&lookout);
+        (m.scalar("pg_up") == Some(1.0))
+            .then_some(())
+            .ok_or_else(|| "still down".to_owned())
+    });
 }

@@ -318,8 +318,10 @@ receivers:
     };
     let lookout = Lookout::start(&config("1/h"));
     lookout.post_alerts("critical", &notification("RateOne", "firing", 1, 2));
-    lookout.post_alerts("critical", &notification("RateTwo", "firing", 1, 2));
+    // The second one is posted after the first went out: posted together they
+    // would leave as one digest and there would be nothing to hold back.
     wait_for_messages(&mock, 1, "the first message");
+    lookout.post_alerts("critical", &notification("RateTwo", "firing", 1, 2));
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(mock.messages().len(), 1, "1/h holds the second one back");
     std::fs::write(lookout.config_path(), config("20/min")).expect("rewrite");

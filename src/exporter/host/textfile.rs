@@ -179,10 +179,9 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Family>, ParseError> {
                 family.push(labels, value);
             }
             None => {
-                let mut family = match kind {
-                    Kind::Counter => Family::counter(family_name, help),
-                    Kind::Gauge => Family::gauge(family_name, help),
-                    Kind::Untyped => Family::untyped(family_name, help),
+                let mut family = Family {
+                    kind,
+                    ..Family::gauge(family_name, help)
                 };
                 family.push(labels, value);
                 families.push(family);

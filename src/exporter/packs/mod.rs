@@ -7,16 +7,55 @@
 //! `mysql_up 0` / `pg_up 0`; a snapshot older than three intervals is not served.
 
 pub mod mysql;
+pub mod postgres;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::family::{Family, labels};
+use super::family::{Family, Kind, Labels, labels};
 use super::sql::database::DatabaseHandle;
+use super::sql::rows::ResultSet;
 use crate::config::Pack;
+
+/// Families by name, each built up sample by sample.
+#[derive(Debug, Default)]
+pub struct Families(BTreeMap<String, Family>);
+
+impl Families {
+    /// Adds a sample to family `name` (as exposed: a counter's ends in `_total`). The
+    /// first sample of a family sets its help and kind.
+    pub fn push(
+        &mut self,
+        name: &str,
+        help: impl Into<Cow<'static, str>>,
+        kind: Kind,
+        labels: Labels,
+        value: f64,
+    ) {
+        // The model names counters without `_total`; the encoder appends it.
+        let name = match kind {
+            Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
+            Kind::Gauge | Kind::Untyped | Kind::LegacyCounter => name,
+        };
+        self.0
+            .entry(name.to_owned())
+            .or_insert_with(|| Family {
+                name: Cow::Owned(name.to_owned()),
+                help: help.into(),
+                kind,
+                samples: Vec::new(),
+            })
+            .push(labels, value);
+    }
+
+    pub fn into_vec(self) -> Vec<Family> {
+        self.0.into_values().collect()
+    }
+}
 
 /// The families of one pack's last run.
 #[derive(Debug)]
@@ -72,8 +111,7 @@ impl PackState {
         let timeout = self.interval.min(Duration::from_secs(10));
         let families = match self.pack {
             Pack::Mysql => collect_mysql(db, timeout).await,
-            // postgres_exporter's defaults are the next part of this pack set.
-            Pack::Postgres => Vec::new(),
+            Pack::Postgres => collect_postgres(db, timeout).await,
         };
         self.snapshot.store(Some(Arc::new(Snapshot {
             families,
@@ -90,7 +128,7 @@ async fn collect_mysql(db: &DatabaseHandle, timeout: Duration) -> Vec<Family> {
             return vec![mysql::up(false)];
         }
     };
-    let mut out = mysql::Families::default();
+    let mut out = Families::default();
     mysql::global_status(&status, &mut out);
     match db.query(mysql::GLOBAL_VARIABLES, timeout).await {
         Ok(variables) => mysql::global_variables(&variables, &mut out),
@@ -107,6 +145,45 @@ async fn collect_mysql(db: &DatabaseHandle, timeout: Duration) -> Vec<Family> {
     }
     let mut families = out.into_vec();
     families.push(mysql::up(true));
+    families
+}
+
+/// Reads one statement's result into families.
+type Reader = fn(&ResultSet, &mut Families);
+
+async fn collect_postgres(db: &DatabaseHandle, timeout: Duration) -> Vec<Family> {
+    let server = match db.query(postgres::SERVER, timeout).await {
+        Ok(server) => server,
+        Err(error) => {
+            tracing::warn!(%error, database = %db.name, "postgres pack: cannot read the server");
+            return vec![postgres::up(false)];
+        }
+    };
+    let mut out = Families::default();
+    postgres::server(&server, &mut out);
+    for view in postgres::VIEWS {
+        match db.query(view.query, timeout).await {
+            Ok(result) => postgres::view(view, &result, &mut out),
+            Err(error) => {
+                tracing::warn!(%error, database = %db.name, view = view.namespace, "postgres pack: cannot read a view")
+            }
+        }
+    }
+    let readers: [(&str, Reader); 3] = [
+        (postgres::DATABASE_SIZE, postgres::database_size),
+        (postgres::BGWRITER, postgres::bgwriter),
+        (postgres::SETTINGS, postgres::settings),
+    ];
+    for (statement, read) in readers {
+        match db.query(statement, timeout).await {
+            Ok(result) => read(&result, &mut out),
+            Err(error) => {
+                tracing::warn!(%error, database = %db.name, statement, "postgres pack: cannot read")
+            }
+        }
+    }
+    let mut families = out.into_vec();
+    families.push(postgres::up(true));
     families
 }
 

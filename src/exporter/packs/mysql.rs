@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 
+use super::Families;
 use crate::exporter::family::{Family, Kind, Labels, labels};
 use crate::exporter::sql::rows::ResultSet;
 use crate::exporter::sql::value::Value;
@@ -38,34 +39,6 @@ pub const SLAVE_STATUS: [&str; 3] = [
     "SHOW SLAVE STATUS",
     "SHOW REPLICA STATUS",
 ];
-
-/// Families by name, each built up sample by sample.
-#[derive(Debug, Default)]
-pub struct Families(BTreeMap<String, Family>);
-
-impl Families {
-    /// Adds a sample to family `name` (as exposed: a counter's ends in `_total`).
-    fn push(&mut self, name: &str, help: &'static str, kind: Kind, labels: Labels, value: f64) {
-        // The model names counters without `_total`; the encoder appends it.
-        let name = match kind {
-            Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
-            Kind::Gauge | Kind::Untyped => name,
-        };
-        self.0
-            .entry(name.to_owned())
-            .or_insert_with(|| Family {
-                name: Cow::Owned(name.to_owned()),
-                help: Cow::Borrowed(help),
-                kind,
-                samples: Vec::new(),
-            })
-            .push(labels, value);
-    }
-
-    pub fn into_vec(self) -> Vec<Family> {
-        self.0.into_values().collect()
-    }
-}
 
 /// `mysql_up`: whether the last run could read the server's status.
 pub fn up(up: bool) -> Family {

@@ -249,6 +249,21 @@ impl SqlExporter {
     }
 }
 
+impl SqlExporter {
+    /// Writes the packs' families in `format`: by [`super::encode::write_families`], as
+    /// postgres_exporter's counters without `_total` have no prometheus-client type.
+    pub fn write_packs(&self, out: &mut Vec<u8>, format: Format) -> std::io::Result<()> {
+        let packs = match self.running.lock() {
+            Ok(running) => running.packs.clone(),
+            Err(_) => return Ok(()),
+        };
+        if packs.is_empty() {
+            return Ok(());
+        }
+        super::encode::write_families(out, format, &packs::families(&packs))
+    }
+}
+
 fn health_families(running: &Running) -> Vec<Family> {
     let mut success = Family::gauge(
         "lookout_query_success",
@@ -328,17 +343,14 @@ fn health_families(running: &Running) -> Vec<Family> {
     ]
 }
 
-/// The health families and the packs' families; the business series are in
-/// [`SqlExporter::segment`].
+/// The health families; the business series are in [`SqlExporter::segment`] and the
+/// packs' families in [`SqlExporter::write_packs`].
 impl Collector for SqlExporter {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Ok(running) = self.running.lock() else {
             return Ok(());
         };
-        for family in health_families(&running)
-            .into_iter()
-            .chain(packs::families(&running.packs))
-        {
+        for family in health_families(&running) {
             family.encode(&mut encoder)?;
         }
         Ok(())

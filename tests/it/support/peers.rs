@@ -190,39 +190,49 @@ fn scrape_text_004(url: &str, what: &str) -> Exposition {
     Exposition::parse(&response.text()).unwrap_or_else(|error| panic!("{what} output: {error}"))
 }
 
-/// A running mysqld_exporter (Debian `prometheus-mysqld-exporter`) with its default
-/// collectors; killed when dropped.
-pub(crate) struct MysqldExporter {
+/// A running database exporter with its default collectors, reading the server of a
+/// `DATA_SOURCE_NAME`: Debian's `prometheus-mysqld-exporter` or
+/// `prometheus-postgres-exporter`; killed when dropped.
+pub(crate) struct DatabaseExporter {
+    name: &'static str,
     process: ChildGuard,
     _dir: TempDir,
 }
 
-impl MysqldExporter {
-    /// Starts it on `dsn` (Go driver form, `user:password@(host:port)/`).
+impl DatabaseExporter {
+    /// mysqld_exporter on `dsn` (Go driver form, `user:password@(host:port)/`).
     /// `None` (after a skip note) when it is not installed outside CI.
-    pub(crate) fn start(dsn: &str) -> Option<MysqldExporter> {
-        let binary = require_binary("prometheus-mysqld-exporter")?;
+    pub(crate) fn mysqld(dsn: &str) -> Option<DatabaseExporter> {
+        Self::start("prometheus-mysqld-exporter", "mysqld_exporter", dsn)
+    }
+
+    /// postgres_exporter on `dsn` (`postgresql://user:password@host:port/db?sslmode=disable`).
+    /// `None` (after a skip note) when it is not installed outside CI.
+    pub(crate) fn postgres(dsn: &str) -> Option<DatabaseExporter> {
+        Self::start("prometheus-postgres-exporter", "postgres_exporter", dsn)
+    }
+
+    fn start(binary: &str, name: &'static str, dsn: &str) -> Option<DatabaseExporter> {
+        let binary = require_binary(binary)?;
         let dir = tempfile::tempdir().expect("temp dir");
-        let process = ChildGuard::start(
-            "mysqld_exporter",
-            dir.path(),
-            "/metrics",
-            READY_TIMEOUT,
-            |addr| {
-                let mut command = Command::new(&binary);
-                command
-                    .env("DATA_SOURCE_NAME", dsn)
-                    .arg(format!("--web.listen-address={addr}"));
-                command
-            },
-        );
-        Some(MysqldExporter { process, _dir: dir })
+        let process = ChildGuard::start(name, dir.path(), "/metrics", READY_TIMEOUT, |addr| {
+            let mut command = Command::new(&binary);
+            command
+                .env("DATA_SOURCE_NAME", dsn)
+                .arg(format!("--web.listen-address={addr}"));
+            command
+        });
+        Some(DatabaseExporter {
+            name,
+            process,
+            _dir: dir,
+        })
     }
 
     /// One scrape, parsed.
     pub(crate) fn scrape(&self) -> Exposition {
         let url = format!("http://{}/metrics", self.process.addr());
-        scrape_text_004(&url, "mysqld_exporter")
+        scrape_text_004(&url, self.name)
     }
 }
 

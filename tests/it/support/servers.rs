@@ -176,25 +176,38 @@ impl PrivatePostgres {
         )
         .expect("write pg_hba.conf");
         cluster.own(cluster.dir.path());
-        cluster.run(
+        cluster.start();
+        Some(cluster)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub(crate) fn start(&self) {
+        let log = self.dir.path().join("postgres.log");
+        self.run(
             "pg_ctl",
             &[
                 "-D",
-                &data.display().to_string(),
+                &self.data().display().to_string(),
                 "-l",
-                &cluster
-                    .dir
-                    .path()
-                    .join("postgres.log")
-                    .display()
-                    .to_string(),
+                &log.display().to_string(),
                 "-w",
                 "-t",
                 "30",
                 "start",
             ],
         );
-        Some(cluster)
+    }
+
+    /// Stops the server at once (`-m immediate`: no shutdown checkpoint, as if it
+    /// crashed).
+    pub(crate) fn stop_immediately(&self) {
+        let data = self.data().display().to_string();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     fn data(&self) -> PathBuf {
@@ -242,16 +255,21 @@ impl PrivatePostgres {
         }
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// A server tool, run as `postgres` when the test runs as root.
+    fn command(&self, tool: &str) -> Command {
         let program = self.bin.join(tool);
-        let mut command = if self.as_postgres {
+        if self.as_postgres {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(program);
             command
         } else {
             Command::new(program)
-        };
-        let output = command
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let output = self
+            .command(tool)
             .args(args)
             .current_dir(self.dir.path())
             .output()
@@ -268,20 +286,7 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let data = self.data().display().to_string();
-        let program = self.bin.join("pg_ctl");
-        let mut command = if self.as_postgres {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
-            command
-        } else {
-            Command::new(program)
-        };
-        let _ = command
-            .args(["-D", &data, "-m", "immediate", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.stop_immediately();
     }
 }
 
