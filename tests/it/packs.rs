@@ -359,3 +359,190 @@ databases:
             .ok_or_else(|| "still down".to_owned())
     });
 }
+
+/// `exposition` without lookout's `database` label (given when several databases run one
+/// pack), and with the exporter's own `database` label back from `exported_database`, for
+/// comparing with an exporter that reads one server.
+fn without_database(mut exposition: Exposition) -> Exposition {
+    for samples in exposition.samples.values_mut() {
+        for (labels, _) in samples.iter_mut() {
+            labels.remove("database");
+            if let Some(exported) = labels.remove("exported_database") {
+                labels.insert("database".to_owned(), exported);
+            }
+        }
+    }
+    exposition
+}
+
+/// The value of `name` for the sample whose labels include all of `having`.
+fn value_with(exposition: &Exposition, name: &str, having: &[(&str, &str)]) -> Option<f64> {
+    exposition
+        .get(name)
+        .iter()
+        .find(|(labels, _)| {
+            having
+                .iter()
+                .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, value)| *value)
+}
+
+#[test]
+fn the_postgres_pack_follows_a_streaming_replica_and_its_slot() {
+    let Some(primary) = PrivatePostgres::install(
+        "",
+        "local replication all trust\nhost all all 127.0.0.1/32 trust",
+        &[],
+    ) else {
+        return;
+    };
+    let replica = PrivatePostgres::replica_of(&primary, "standby1");
+    let config = format!(
+        "host: {{ enabled: false }}
+databases:
+  primary: {{ url: 'postgres://postgres@127.0.0.1:{}/postgres', collect: [postgres], collect_interval: 1s }}
+  replica: {{ url: 'postgres://postgres@127.0.0.1:{}/postgres', collect: [postgres], collect_interval: 1s }}
+",
+        primary.port, replica.port
+    );
+    let lookout = Lookout::start(&config);
+    primary.sql("CREATE TABLE replicated (i int); INSERT INTO replicated VALUES (1)");
+    let ours = poll_until(Duration::from_secs(30), "the standby streaming", || {
+        let m = scrape(&lookout);
+        let primary_has = |name: &str, having: &[(&str, &str)]| {
+            let mut having = having.to_vec();
+            having.push(("database", "primary"));
+            value_with(&m, name, &having)
+        };
+        let ready = primary_has("pg_replication_is_replica", &[]) == Some(0.0)
+            && value_with(&m, "pg_replication_is_replica", &[("database", "replica")]) == Some(1.0)
+            && value_with(&m, "pg_replication_lag_seconds", &[("database", "replica")]).is_some()
+            && value_with(
+                &m,
+                "pg_replication_last_replay_seconds",
+                &[("database", "replica")],
+            )
+            .is_some()
+            && primary_has("pg_replication_slots_active", &[("slot_name", "standby1")])
+                == Some(1.0)
+            && primary_has(
+                "pg_stat_replication_pg_wal_lsn_diff",
+                &[("state", "streaming")],
+            )
+            .is_some();
+        ready.then_some(m).ok_or_else(|| lookout.logs())
+    });
+    assert!(
+        value_with(
+            &ours,
+            "pg_replication_last_replay_seconds",
+            &[("database", "primary")]
+        )
+        .is_none(),
+        "a primary replays nothing"
+    );
+
+    // The replication families have postgres_exporter's names and labels.
+    if let Some(exporter) = DatabaseExporter::postgres(&format!(
+        "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        primary.port
+    )) {
+        let in_scope = |name: &str| {
+            name.starts_with("pg_stat_replication_") || name.starts_with("pg_replication_slots_")
+        };
+        // The replica has neither standbys nor slots: these samples are the primary's.
+        let ours = without_database(scrape(&lookout));
+        let their_shape = shape(&without_server(exporter.scrape()), in_scope);
+        let share = matching_share(
+            "postgres pack vs postgres_exporter, replication",
+            &shape(&ours, in_scope),
+            &their_shape,
+        );
+        assert!(their_shape.len() >= 4, "{their_shape:?}");
+        assert!(share >= 1.0, "only {:.1} % match", share * 100.0);
+    }
+
+    // The standby goes away: its slot turns inactive on the primary.
+    drop(replica);
+    poll_until(Duration::from_secs(20), "the slot inactive", || {
+        let m = scrape(&lookout);
+        (value_with(
+            &m,
+            "pg_replication_slots_active",
+            &[("database", "primary"), ("slot_name", "standby1")],
+        ) == Some(0.0))
+        .then_some(())
+        .ok_or_else(|| "still active".to_owned())
+    });
+}
+
+#[test]
+fn the_mysql_pack_on_a_replica_gives_mysqld_exporters_slave_status() {
+    let Some(source) =
+        PrivateMariaDb::install(&["--log-bin=mysql-bin".to_owned(), "--server-id=1".to_owned()])
+    else {
+        return;
+    };
+    let Some(replica) = PrivateMariaDb::install(&["--server-id=2".to_owned()]) else {
+        return;
+    };
+    source.sql(
+        "CREATE USER repl@'%' IDENTIFIED BY 'repl'; GRANT REPLICATION SLAVE ON *.* TO repl@'%'",
+    );
+    // The privileges the README asks for, nothing more.
+    replica.sql(
+        "CREATE USER lookout@'%' IDENTIFIED BY 'pack'; GRANT PROCESS, SLAVE MONITOR ON *.* TO lookout@'%'",
+    );
+    replica.sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='repl', MASTER_PASSWORD='repl'; START SLAVE",
+        source.port
+    ));
+    let config = format!(
+        "host: {{ enabled: false }}
+databases:
+  replica: {{ url: 'mysql://lookout@127.0.0.1:{}/', password: pack, collect: [mysql], collect_interval: 1s }}
+",
+        replica.port
+    );
+    let lookout = Lookout::start(&config);
+    source.sql("CREATE DATABASE replicated");
+    let running = |m: &Exposition, thread: &str| {
+        value_with(
+            m,
+            &format!("mysql_slave_status_slave_{thread}_running"),
+            &[("master_host", "127.0.0.1")],
+        )
+    };
+    let ours = poll_until(Duration::from_secs(30), "the replica running", || {
+        let m = scrape(&lookout);
+        (running(&m, "io") == Some(1.0)
+            && running(&m, "sql") == Some(1.0)
+            && m.get("mysql_slave_status_seconds_behind_master").len() == 1)
+            .then_some(m)
+            .ok_or_else(|| lookout.logs())
+    });
+
+    if let Some(exporter) =
+        DatabaseExporter::mysqld(&format!("lookout:pack@(127.0.0.1:{})/", replica.port))
+    {
+        let in_scope = |name: &str| name.starts_with("mysql_slave_status_");
+        let their_shape = shape(&exporter.scrape(), in_scope);
+        let share = matching_share(
+            "mysql pack vs mysqld_exporter, replica status",
+            &shape(&ours, in_scope),
+            &their_shape,
+        );
+        assert!(their_shape.len() >= 20, "{their_shape:?}");
+        assert!(share >= 0.95, "only {:.1} % match", share * 100.0);
+    }
+
+    // The SQL thread stops: the pack says so.
+    replica.sql("STOP SLAVE SQL_THREAD");
+    poll_until(Duration::from_secs(10), "slave_sql_running 0", || {
+        let m = scrape(&lookout);
+        (running(&m, "sql") == Some(0.0) && running(&m, "io") == Some(1.0))
+            .then_some(())
+            .ok_or_else(|| "still running".to_owned())
+    });
+}

@@ -197,6 +197,14 @@ pub fn families(packs: &[Arc<PackState>]) -> Vec<Family> {
         for mut family in state.families() {
             if shared {
                 for sample in &mut family.samples {
+                    // A label of the exporter's own named `database` (postgres_exporter's
+                    // `pg_replication_slots_*`) becomes `exported_database`, as Prometheus
+                    // renames a scraped label that clashes with a target label.
+                    for (name, _) in &mut sample.labels {
+                        if name == "database" {
+                            *name = Cow::Borrowed("exported_database");
+                        }
+                    }
                     sample
                         .labels
                         .push(("database".into(), state.database.clone()));
@@ -226,4 +234,55 @@ pub fn families(packs: &[Arc<PackState>]) -> Vec<Family> {
     let mut families: Vec<Family> = merged.into_values().collect();
     families.push(info);
     families
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(database: &str, families: Vec<Family>) -> Arc<PackState> {
+        let state = PackState::new(Pack::Postgres, database, Duration::from_secs(15));
+        state.snapshot.store(Some(Arc::new(Snapshot {
+            families,
+            taken: Instant::now(),
+        })));
+        Arc::new(state)
+    }
+
+    fn slots() -> Vec<Family> {
+        vec![
+            Family::gauge("pg_replication_slots_active", "Active.")
+                .with(labels([("slot_name", "standby1"), ("database", "")]), 1.0),
+        ]
+    }
+
+    #[test]
+    fn one_database_keeps_the_exporters_labels() {
+        let families = families(&[state("main", slots())]);
+        assert_eq!(
+            families[0].samples[0].labels,
+            labels([("slot_name", "standby1"), ("database", "")])
+        );
+        assert_eq!(families[0].name, "pg_replication_slots_active");
+        assert_eq!(families[1].name, "lookout_pack_info");
+    }
+
+    #[test]
+    fn several_databases_add_theirs_and_rename_a_clashing_label() {
+        let families = families(&[state("primary", slots()), state("replica", slots())]);
+        let samples = &families[0].samples;
+        assert_eq!(samples.len(), 2);
+        assert_eq!(
+            samples[0].labels,
+            labels([
+                ("slot_name", "standby1"),
+                ("exported_database", ""),
+                ("database", "primary")
+            ])
+        );
+        assert_eq!(
+            samples[1].labels.last(),
+            Some(&("database".into(), "replica".to_owned()))
+        );
+    }
 }

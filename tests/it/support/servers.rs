@@ -134,6 +134,8 @@ impl PrivatePostgres {
     /// pg_hba.conf (after a `local` trust line for the test's own psql), and a start.
     pub(crate) fn install(conf: &str, hba: &str, files: &[&Path]) -> Option<PrivatePostgres> {
         let initdb = require_binary("initdb")?;
+        // The server's own bin directory (PATH may hold only links to some tools).
+        let initdb = initdb.canonicalize().unwrap_or(initdb);
         let bin = initdb.parent().expect("bin dir").to_path_buf();
         require_binary("psql")?;
         let dir = tempfile::tempdir().expect("temp dir");
@@ -178,6 +180,43 @@ impl PrivatePostgres {
         cluster.own(cluster.dir.path());
         cluster.start();
         Some(cluster)
+    }
+
+    /// A streaming replica of `primary` (whose pg_hba.conf must allow `local replication`)
+    /// through the physical replication slot `slot`, made here: `pg_basebackup -R` into a
+    /// directory of its own, then a start on a port of its own.
+    pub(crate) fn replica_of(primary: &PrivatePostgres, slot: &str) -> PrivatePostgres {
+        primary.sql(&format!(
+            "SELECT pg_create_physical_replication_slot('{slot}')"
+        ));
+        let replica = PrivatePostgres {
+            bin: primary.bin.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            port: free_addr().port(),
+            as_postgres: primary.as_postgres,
+        };
+        replica.own(replica.dir.path());
+        let data = replica.data().display().to_string();
+        let socket = primary.dir.path().display().to_string();
+        let port = primary.port.to_string();
+        replica.run(
+            "pg_basebackup",
+            &[
+                "-h", &socket, "-p", &port, "-U", "postgres", "-D", &data, "-R", "-S", slot, "-X",
+                "stream",
+            ],
+        );
+        append(
+            &replica.data().join("postgresql.conf"),
+            &format!(
+                "port = {}\nunix_socket_directories = '{}'\n",
+                replica.port,
+                replica.dir.path().display()
+            ),
+        );
+        replica.own(replica.dir.path());
+        replica.start();
+        replica
     }
 
     /// Starts the server and waits until it accepts connections.
