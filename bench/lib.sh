@@ -107,3 +107,13 @@ mariadb_root() {
     sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_ROOT_USER" --batch --skip-column-names "$@"; }
     sql -e 'SELECT 1' >/dev/null || die "cannot reach MariaDB on $MYSQL_HOST:$MYSQL_PORT as $MYSQL_ROOT_USER"
 }
+
+# PostgreSQL as its superuser for the SQL benchmarks: PG_* defaults, `psqlc` (unaligned,
+# tuples only), and a check that the server answers.
+postgres_root() {
+    PG_HOST=${PG_HOST:-127.0.0.1}
+    PG_PORT=${PG_PORT:-5432}
+    PG_ROOT_USER=${PG_ROOT_USER:-postgres}
+    psqlc() { psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_ROOT_USER" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+    psqlc -d postgres -c 'SELECT 1' >/dev/null || die "cannot reach PostgreSQL on $PG_HOST:$PG_PORT as $PG_ROOT_USER"
+}
