@@ -108,8 +108,9 @@ PID[postgres_exporter]=$!
 for name in "${EXPORTERS[@]}"; do PIDS+=("${PID[$name]}"); done
 for name in "${EXPORTERS[@]}"; do wait_ready "${PORT[$name]}" /metrics "$name"; done
 deadline=$((SECONDS + 30))
-until curl -sf "http://127.0.0.1:${PORT[lookout]}/metrics" | grep -q '^pg_up 1' &&
-    curl -sf "http://127.0.0.1:${PORT[lookout]}/metrics" | grep -q '^mysql_up 1'; do
+# One fetch, then grep (grep -q on a pipe would end curl early: SIGPIPE under pipefail).
+ups() { curl -sf "http://127.0.0.1:${PORT[lookout]}/metrics" | grep -E '^(mysql|pg)_up ' || true; }
+until [[ $(ups) == *'mysql_up 1'*'pg_up 1'* ]]; do
     ((SECONDS < deadline)) || die "lookout's packs did not report mysql_up 1 and pg_up 1 ($(tail -n 3 "$WORK/lookout.log"))"
     sleep 0.2
 done
@@ -125,10 +126,14 @@ for name in "${EXPORTERS[@]}"; do
 done
 
 per_minute() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN { printf "%.0f", (b - a) * 60 / s }'; }
-mark() { for name in "${EXPORTERS[@]}"; do for db in mysql pg; do BEFORE[$name/$db]=$(statements "$name" "$db"); done; done; }
+mark() {
+    local name db
+    for name in "${EXPORTERS[@]}"; do for db in mysql pg; do BEFORE[$name/$db]=$(statements "$name" "$db"); done; done
+}
 # Sets $1[exporter/server] to statements per minute since `mark`, over $2 seconds.
 since_mark() {
     local -n into=$1
+    local name db
     for name in "${EXPORTERS[@]}"; do for db in mysql pg; do
         into[$name/$db]=$(per_minute "${BEFORE[$name/$db]}" "$(statements "$name" "$db")" "$2")
     done; done

@@ -344,3 +344,43 @@ fn reading_stops_at_max_series() {
         out.rows_read
     );
 }
+
+#[test]
+fn a_batch_shares_one_read_only_session_and_goes_on_after_a_failing_statement() {
+    let Some(db) = MariaDb::create() else { return };
+    db.exec("CREATE TABLE b (n INT); INSERT INTO b VALUES (7)");
+    let (runtime, handle) = handle(&db, 1);
+    let results = runtime.block_on(async {
+        let results = handle
+            .query_each(
+                &[
+                    "SELECT n FROM b",
+                    "SELECT * FROM no_such_table",
+                    "INSERT INTO b VALUES (8)",
+                    "SELECT @@session.tx_read_only AS ro, CONNECTION_ID() AS id",
+                    "SELECT CONNECTION_ID() AS id",
+                ],
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("the batch runs");
+        handle.close().await;
+        results
+    });
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0].as_ref().expect("first").rows.len(), 1);
+    let missing = results[1].as_ref().unwrap_err().to_string();
+    assert!(missing.contains("no_such_table"), "{missing}");
+    let insert = results[2].as_ref().unwrap_err().to_string();
+    assert!(insert.contains("READ ONLY"), "{insert}");
+    let session = results[3].as_ref().expect("session");
+    let again = results[4].as_ref().expect("again");
+    assert_eq!(
+        session.rows[0][1], again.rows[0][0],
+        "one connection for the whole batch"
+    );
+    assert_eq!(
+        db.column("SELECT COUNT(*) FROM b"),
+        vec![Some("1".to_owned())]
+    );
+}

@@ -366,3 +366,40 @@ fn reading_stops_at_max_series() {
         out.rows_read
     );
 }
+
+#[test]
+fn a_batch_runs_read_only_and_goes_on_after_a_failing_statement() {
+    let Some(db) = Postgres::create() else { return };
+    db.exec("CREATE TABLE b (n int); INSERT INTO b VALUES (7)");
+    let (runtime, handle) = handle(&db, 1);
+    let results = runtime.block_on(async {
+        let results = handle
+            .query_each(
+                &[
+                    "SELECT n FROM b",
+                    "SELECT * FROM no_such_table",
+                    "INSERT INTO b VALUES (8) RETURNING n",
+                    "SELECT current_setting('transaction_read_only') AS ro, count(*) AS c FROM b",
+                ],
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("the batch runs");
+        handle.close().await;
+        results
+    });
+    assert_eq!(results.len(), 4);
+    let first = results[0].as_ref().expect("first statement");
+    assert_eq!(first.rows.len(), 1);
+    let missing = results[1].as_ref().unwrap_err().to_string();
+    assert!(missing.contains("no_such_table"), "{missing}");
+    // The failure aborted its transaction: the rest ran in a new one, read-only too.
+    let insert = results[2].as_ref().unwrap_err().to_string();
+    assert!(insert.contains("read-only transaction"), "{insert}");
+    let last = results[3].as_ref().expect("last statement");
+    assert_eq!(last.columns, ["ro", "c"]);
+    assert_eq!(
+        db.column("SELECT COUNT(*) FROM b"),
+        vec![Some("1".to_owned())]
+    );
+}

@@ -12,6 +12,7 @@ pub mod postgres;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -71,6 +72,8 @@ pub struct PackState {
     pub database: String,
     interval: Duration,
     snapshot: ArcSwapOption<Snapshot>,
+    /// The `mysql` pack's replica-status statement to try next ([`mysql::SLAVE_STATUS`]).
+    replica_form: AtomicUsize,
 }
 
 impl PackState {
@@ -80,6 +83,7 @@ impl PackState {
             database: database.to_owned(),
             interval,
             snapshot: ArcSwapOption::empty(),
+            replica_form: AtomicUsize::new(0),
         }
     }
 
@@ -110,7 +114,7 @@ impl PackState {
     pub async fn run_once(&self, db: &DatabaseHandle) {
         let timeout = self.interval.min(Duration::from_secs(10));
         let families = match self.pack {
-            Pack::Mysql => collect_mysql(db, timeout).await,
+            Pack::Mysql => collect_mysql(db, timeout, &self.replica_form).await,
             Pack::Postgres => collect_postgres(db, timeout).await,
         };
         self.snapshot.store(Some(Arc::new(Snapshot {
@@ -120,28 +124,52 @@ impl PackState {
     }
 }
 
-async fn collect_mysql(db: &DatabaseHandle, timeout: Duration) -> Vec<Family> {
-    let status = match db.query(mysql::GLOBAL_STATUS, timeout).await {
-        Ok(status) => status,
+/// One pack run on MySQL/MariaDB: status, variables and replica status in one batch (one
+/// connection, one session reset). `replica_form` is the replica-status statement to try
+/// (the next one after a failure: MariaDB, MySQL ≤ 8.0 and MySQL 8.4 each know another).
+async fn collect_mysql(
+    db: &DatabaseHandle,
+    timeout: Duration,
+    replica_form: &AtomicUsize,
+) -> Vec<Family> {
+    let form = replica_form.load(Ordering::Relaxed) % mysql::SLAVE_STATUS.len();
+    let statements = [
+        mysql::GLOBAL_STATUS,
+        mysql::GLOBAL_VARIABLES,
+        mysql::SLAVE_STATUS[form],
+    ];
+    let mut results = match db.query_each(&statements, timeout).await {
+        Ok(results) => results.into_iter(),
         Err(error) => {
-            tracing::warn!(%error, database = %db.name, "mysql pack: cannot read the server's status");
+            tracing::warn!(%error, database = %db.name, "mysql pack: cannot read the server");
             return vec![mysql::up(false)];
         }
     };
+    let status = match results.next() {
+        Some(Ok(status)) => status,
+        Some(Err(error)) => {
+            tracing::warn!(%error, database = %db.name, "mysql pack: cannot read the server's status");
+            return vec![mysql::up(false)];
+        }
+        None => return vec![mysql::up(false)],
+    };
     let mut out = Families::default();
     mysql::global_status(&status, &mut out);
-    match db.query(mysql::GLOBAL_VARIABLES, timeout).await {
-        Ok(variables) => mysql::global_variables(&variables, &mut out),
-        Err(error) => {
+    match results.next() {
+        Some(Ok(variables)) => mysql::global_variables(&variables, &mut out),
+        Some(Err(error)) => {
             tracing::warn!(%error, database = %db.name, "mysql pack: cannot read variables")
         }
+        None => {}
     }
-    // Not a replica, or no REPLICATION CLIENT privilege: no replica families.
-    for statement in mysql::SLAVE_STATUS {
-        if let Ok(replicas) = db.query(statement, timeout).await {
-            mysql::slave_status(&replicas, &mut out);
-            break;
+    // Not a replica, no privilege, or a form this server does not know: no replica
+    // families this run, the next form next run.
+    match results.next() {
+        Some(Ok(replicas)) => mysql::slave_status(&replicas, &mut out),
+        Some(Err(_)) => {
+            replica_form.store((form + 1) % mysql::SLAVE_STATUS.len(), Ordering::Relaxed);
         }
+        None => {}
     }
     let mut families = out.into_vec();
     families.push(mysql::up(true));
@@ -151,40 +179,64 @@ async fn collect_mysql(db: &DatabaseHandle, timeout: Duration) -> Vec<Family> {
 /// Reads one statement's result into families.
 type Reader = fn(&ResultSet, &mut Families);
 
+/// One pack run on PostgreSQL: every statement in one read-only transaction.
 async fn collect_postgres(db: &DatabaseHandle, timeout: Duration) -> Vec<Family> {
-    let server = match db.query(postgres::SERVER, timeout).await {
-        Ok(server) => server,
+    let readers: [(&str, &str, Reader); 3] = [
+        (
+            "database sizes",
+            postgres::DATABASE_SIZE,
+            postgres::database_size,
+        ),
+        ("pg_stat_bgwriter", postgres::BGWRITER, postgres::bgwriter),
+        ("pg_settings", postgres::SETTINGS, postgres::settings),
+    ];
+    let statements: Vec<&str> = std::iter::once(postgres::SERVER)
+        .chain(postgres::VIEWS.iter().map(|view| view.query))
+        .chain(readers.iter().map(|(_, statement, _)| *statement))
+        .collect();
+    let mut results = match db.query_each(&statements, timeout).await {
+        Ok(results) => results.into_iter(),
         Err(error) => {
             tracing::warn!(%error, database = %db.name, "postgres pack: cannot read the server");
             return vec![postgres::up(false)];
         }
     };
+    let server = match results.next() {
+        Some(Ok(server)) => server,
+        Some(Err(error)) => {
+            tracing::warn!(%error, database = %db.name, "postgres pack: cannot read the server");
+            return vec![postgres::up(false)];
+        }
+        None => return vec![postgres::up(false)],
+    };
     let mut out = Families::default();
     postgres::server(&server, &mut out);
-    for view in postgres::VIEWS {
-        match db.query(view.query, timeout).await {
-            Ok(result) => postgres::view(view, &result, &mut out),
-            Err(error) => {
-                tracing::warn!(%error, database = %db.name, view = view.namespace, "postgres pack: cannot read a view")
-            }
-        }
-    }
-    let readers: [(&str, Reader); 3] = [
-        (postgres::DATABASE_SIZE, postgres::database_size),
-        (postgres::BGWRITER, postgres::bgwriter),
-        (postgres::SETTINGS, postgres::settings),
-    ];
-    for (statement, read) in readers {
-        match db.query(statement, timeout).await {
-            Ok(result) => read(&result, &mut out),
-            Err(error) => {
-                tracing::warn!(%error, database = %db.name, statement, "postgres pack: cannot read")
+    let steps = postgres::VIEWS
+        .iter()
+        .map(|view| (view.namespace, Step::View(view)))
+        .chain(
+            readers
+                .iter()
+                .map(|&(what, _, read)| (what, Step::Read(read))),
+        );
+    for ((what, step), result) in steps.zip(results) {
+        match (result, step) {
+            (Ok(result), Step::View(view)) => postgres::view(view, &result, &mut out),
+            (Ok(result), Step::Read(read)) => read(&result, &mut out),
+            (Err(error), _) => {
+                tracing::warn!(%error, database = %db.name, what, "postgres pack: cannot read")
             }
         }
     }
     let mut families = out.into_vec();
     families.push(postgres::up(true));
     families
+}
+
+/// What to do with one statement's result of a postgres run.
+enum Step {
+    View(&'static postgres::View),
+    Read(Reader),
 }
 
 /// The families of every pack, for the exposition. When several databases run the same

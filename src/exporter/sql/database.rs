@@ -44,6 +44,24 @@ impl Backend {
             Backend::Sqlite(b) => b.query(sql, timeout, sink).await,
         }
     }
+
+    async fn query_each(
+        &self,
+        statements: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<Result<ResultSet, Error>>, Error> {
+        match self {
+            Backend::Mysql(b) => b.query_each(statements, timeout).await,
+            Backend::Postgres(b) => b.query_each(statements, timeout).await,
+            Backend::Sqlite(b) => {
+                let mut results = Vec::with_capacity(statements.len());
+                for sql in statements {
+                    results.push(b.query(sql, timeout, ResultSet::default()).await);
+                }
+                Ok(results)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +116,23 @@ impl DatabaseHandle {
         self.stream(sql, timeout, ResultSet::default()).await
     }
 
+    /// Runs `statements` in order on one connection (a pack's run, one session reset or
+    /// transaction for all): each one's result, or the error that kept the batch from
+    /// running at all (no connection, backing off).
+    pub async fn query_each(
+        &self,
+        statements: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<Result<ResultSet, Error>>, Error> {
+        let backend = self.backend.as_ref().map_err(Clone::clone)?;
+        if let Some(wait) = self.backing_off() {
+            return Err(Error::BackingOff(wait));
+        }
+        let result = backend.query_each(statements, timeout).await;
+        self.note(result.as_ref().map(|_| ()));
+        result
+    }
+
     /// Streams the rows of `sql` into `sink`, unless the database is backing off after
     /// connection failures.
     async fn stream<S: Sink + 'static>(
@@ -111,8 +146,15 @@ impl DatabaseHandle {
             return Err(Error::BackingOff(wait));
         }
         let result = backend.query(sql, timeout, sink).await;
+        self.note(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// Updates the health from what a run met: a connection failure starts or extends
+    /// the backoff; anything the server answered means it is up.
+    fn note(&self, result: Result<(), &Error>) {
         if let Ok(mut health) = self.health.lock() {
-            match &result {
+            match result {
                 // The database answered nothing about itself: leave its health alone.
                 Err(Error::Busy(_)) => {}
                 Err(Error::Connect(_)) => {
@@ -129,7 +171,6 @@ impl DatabaseHandle {
                 }
             }
         }
-        result
     }
 
     fn backing_off(&self) -> Option<Duration> {

@@ -32,7 +32,7 @@ use mysql_async::{
 use tokio::sync::Semaphore;
 
 use super::Error;
-use super::rows::Sink;
+use super::rows::{ResultSet, Sink};
 use super::tls;
 use super::value::{Value, parse_datetime};
 use crate::config::{Database, DatabaseTls, SslMode};
@@ -115,6 +115,39 @@ impl Mysql {
         let run = run(&mut conn, sql, &mut sink);
         match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
             Ok(result) => result.map(|()| sink),
+            Err(_) => {
+                drop(conn);
+                self.kill(id).await;
+                Err(Error::Timeout(timeout))
+            }
+        }
+    }
+
+    /// Runs `statements` in order on one connection after one session reset (a pack's
+    /// run): each statement's result or error. Fails as a whole only when no connection
+    /// can be had or the reset fails; the batch shares one `timeout`.
+    pub async fn query_each(
+        &self,
+        statements: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<Result<ResultSet, Error>>, Error> {
+        let _permit = tokio::time::timeout(timeout, self.permits.acquire())
+            .await
+            .map_err(|_| Error::Busy(timeout))?
+            .map_err(|_| Error::Connect("pool closed".to_owned()))?;
+        let mut conn = self.connect().await?;
+        self.reset_session(&mut conn, timeout).await?;
+        let id = conn.id();
+        let run = async {
+            let mut results = Vec::with_capacity(statements.len());
+            for sql in statements {
+                let mut sink = ResultSet::default();
+                results.push(run(&mut conn, sql, &mut sink).await.map(|()| sink));
+            }
+            results
+        };
+        match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
+            Ok(results) => Ok(results),
             Err(_) => {
                 drop(conn);
                 self.kill(id).await;

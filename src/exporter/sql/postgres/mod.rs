@@ -22,7 +22,7 @@ use tokio_postgres::config::SslMode as DriverSslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::Error;
-use super::rows::Sink;
+use super::rows::{ResultSet, Sink};
 use super::tls;
 use crate::config::{Database, SslMode};
 
@@ -92,29 +92,52 @@ impl Postgres {
         timeout: Duration,
         mut sink: S,
     ) -> Result<S, Error> {
+        let mut client = self.checkout(timeout).await?;
+        let run = run(&mut client, sql, timeout, &mut sink);
+        match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
+            Ok(result) => result.map(|()| sink),
+            Err(_) => Err(self.give_up(client, timeout).await),
+        }
+    }
+
+    /// Runs `statements` in order on one connection, in one read-only transaction (a
+    /// pack's run; after a failing statement the rest run in a new one): each statement's
+    /// result or error. Fails as a whole only when no connection can be had or a
+    /// transaction cannot start; the batch shares one `timeout`.
+    pub async fn query_each(
+        &self,
+        statements: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<Result<ResultSet, Error>>, Error> {
+        let mut client = self.checkout(timeout).await?;
+        let run = run_each(&mut client, statements, timeout);
+        match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
+            Ok(results) => results,
+            Err(_) => Err(self.give_up(client, timeout).await),
+        }
+    }
+
+    /// A pooled connection, waiting up to `timeout` for a free one.
+    async fn checkout(&self, timeout: Duration) -> Result<deadpool_postgres::Object, Error> {
         let timeouts = Timeouts {
             wait: Some(timeout),
             create: Some(self.connect_timeout),
             recycle: Some(self.connect_timeout),
         };
-        let mut client = self
-            .pool
+        self.pool
             .timeout_get(&timeouts)
             .await
-            .map_err(|error| checkout_error(error, timeout))?;
-        let run = run(&mut client, sql, timeout, &mut sink);
-        match tokio::time::timeout(timeout + Duration::from_secs(1), run).await {
-            Ok(result) => result.map(|()| sink),
-            Err(_) => {
-                let cancel = client.cancel_token();
-                // Never hand this connection out again.
-                drop(deadpool_postgres::Object::take(client));
-                if let Err(error) = cancel.cancel_query(self.tls.clone()).await {
-                    tracing::warn!(error = %describe(&error), "could not cancel a timed-out query");
-                }
-                Err(Error::Timeout(timeout))
-            }
+            .map_err(|error| checkout_error(error, timeout))
+    }
+
+    /// Cancels what `client` runs and retires it (never handed out again).
+    async fn give_up(&self, client: deadpool_postgres::Object, timeout: Duration) -> Error {
+        let cancel = client.cancel_token();
+        drop(deadpool_postgres::Object::take(client));
+        if let Err(error) = cancel.cancel_query(self.tls.clone()).await {
+            tracing::warn!(error = %describe(&error), "could not cancel a timed-out query");
         }
+        Error::Timeout(timeout)
     }
 
     pub fn close(&self) {
@@ -129,25 +152,50 @@ async fn run<S: Sink>(
     timeout: Duration,
     sink: &mut S,
 ) -> Result<(), Error> {
+    let transaction = begin(client, timeout).await?;
+    let fed = fetch(&transaction, sql, sink).await;
+    // Rolling back also closes the portal and undoes anything the statement set.
+    transaction.rollback().await.map_err(|e| query_error(&e))?;
+    fed
+}
+
+/// Several statements in one read-only transaction; a failing statement aborts the
+/// transaction, so the ones after it run in a new one.
+async fn run_each(
+    client: &mut deadpool_postgres::Object,
+    statements: &[&str],
+    timeout: Duration,
+) -> Result<Vec<Result<ResultSet, Error>>, Error> {
+    let mut results = Vec::with_capacity(statements.len());
+    let mut rest = statements;
+    while !rest.is_empty() {
+        let transaction = begin(client, timeout).await?;
+        while let Some((sql, after)) = rest.split_first() {
+            rest = after;
+            let mut sink = ResultSet::default();
+            let fed = fetch(&transaction, sql, &mut sink).await;
+            let failed = fed.is_err();
+            results.push(fed.map(|()| sink));
+            if failed {
+                break;
+            }
+        }
+        transaction.rollback().await.map_err(|e| query_error(&e))?;
+    }
+    Ok(results)
+}
+
+/// Starts a read-only transaction whose statements time out after `timeout`.
+async fn begin(
+    client: &mut deadpool_postgres::Object,
+    timeout: Duration,
+) -> Result<deadpool_postgres::Transaction<'_>, Error> {
     let transaction = client
         .build_transaction()
         .read_only(true)
         .start()
         .await
         .map_err(|e| query_error(&e))?;
-    let fed = fetch(&transaction, sql, timeout, sink).await;
-    // Rolling back also closes the portal and undoes anything the statement set.
-    transaction.rollback().await.map_err(|e| query_error(&e))?;
-    fed
-}
-
-/// Prepares `sql` and reads its portal in batches until the sink has enough.
-async fn fetch<S: Sink>(
-    transaction: &tokio_postgres::Transaction<'_>,
-    sql: &str,
-    timeout: Duration,
-    sink: &mut S,
-) -> Result<(), Error> {
     transaction
         .batch_execute(&format!(
             "SET LOCAL statement_timeout = {}",
@@ -155,6 +203,15 @@ async fn fetch<S: Sink>(
         ))
         .await
         .map_err(|e| query_error(&e))?;
+    Ok(transaction)
+}
+
+/// Prepares `sql` and reads its portal in batches until the sink has enough.
+async fn fetch<S: Sink>(
+    transaction: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    sink: &mut S,
+) -> Result<(), Error> {
     // tokio-postgres' own `prepare`, not deadpool's statement cache: every run prepares
     // afresh, so a changed table or view is seen.
     let statement = transaction
