@@ -216,7 +216,7 @@ done
         "PostgreSQL $(ratio "${MIN_PROM[lookout/pg]}" "${MIN_PROM[both/pg]}")."
     echo
     echo "lookout's statements do not depend on scrapes: each pack run reads its server in the background every" \
-        "\`collect_interval\`, each statement in its own read-only transaction (PostgreSQL) or after the session" \
-        "reset every lookout query gets (MariaDB)."
+        "\`collect_interval\` as one batch on one connection — after one session reset on MariaDB (2 statements)," \
+        "in one read-only transaction on PostgreSQL."
 } | tee "$RESULTS"
 log "written to $RESULTS"
