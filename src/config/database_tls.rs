@@ -83,36 +83,46 @@ impl Checker<'_> {
         url: &str,
         raw: Option<&RawDatabaseTls>,
     ) -> (String, DatabaseTls) {
-        let url_path = join(path, "url");
+        self.database_tls_at(&join(path, "url"), &join(path, "tls"), kind, url, raw)
+    }
+
+    /// [`Self::database_tls`] for a URL and TLS section at any key paths.
+    pub(super) fn database_tls_at(
+        &mut self,
+        url_path: &str,
+        tls_path: &str,
+        kind: DatabaseKind,
+        url: &str,
+        raw: Option<&RawDatabaseTls>,
+    ) -> (String, DatabaseTls) {
         let (url, mode) = match split_mode(url, kind) {
             Ok(split) => split,
             Err(message) => {
-                self.error(&url_path, message);
+                self.error(url_path, message);
                 (url.to_owned(), None)
             }
         };
         if kind == DatabaseKind::Sqlite {
             if raw.is_some() || mode.is_some() {
                 self.error(
-                    &join(path, "tls"),
+                    tls_path,
                     "SQLite is a local file: TLS does not apply",
                 );
             }
             return (url, DatabaseTls::default());
         }
-        let tls_path = join(path, "tls");
         let raw = raw.unwrap_or(&RawDatabaseTls::DEFAULT);
         let ca_pem = raw.ca_file.as_deref().and_then(|file| {
-            self.certificates(&tls_path, "ca_file", file)?;
-            self.file(&tls_path, "ca_file", file)
+            self.certificates(tls_path, "ca_file", file)?;
+            self.file(tls_path, "ca_file", file)
         });
         let identity = match (raw.cert_file.as_deref(), raw.key_file.as_deref()) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
-                let certs = self.certificates(&tls_path, "cert_file", cert);
-                let parsed = self.private_key(&tls_path, "key_file", key);
-                let cert_pem = self.file(&tls_path, "cert_file", cert);
-                let key_pem = self.secret(&tls_path, "key", None, Some(&key.to_owned()));
+                let certs = self.certificates(tls_path, "cert_file", cert);
+                let parsed = self.private_key(tls_path, "key_file", key);
+                let cert_pem = self.file(tls_path, "cert_file", cert);
+                let key_pem = self.secret(tls_path, "key", None, Some(&key.to_owned()));
                 match (certs, parsed, cert_pem, key_pem) {
                     (Some(_), Some(_), Some(cert_pem), Some(key_pem)) => {
                         Some(ClientIdentity { cert_pem, key_pem })
@@ -121,18 +131,18 @@ impl Checker<'_> {
                 }
             }
             (Some(_), None) => {
-                self.error(&tls_path, "`cert_file` needs `key_file`");
+                self.error(tls_path, "`cert_file` needs `key_file`");
                 None
             }
             (None, Some(_)) => {
-                self.error(&tls_path, "`key_file` needs `cert_file`");
+                self.error(tls_path, "`key_file` needs `cert_file`");
                 None
             }
         };
         let mode = mode.unwrap_or_default();
         if mode == SslMode::Disable && (ca_pem.is_some() || identity.is_some()) {
             self.error(
-                &tls_path,
+                tls_path,
                 format!(
                     "TLS files are set but the URL turns TLS off ({}); remove one or the other",
                     mode_param(kind)

@@ -6,6 +6,7 @@
 
 mod database_tls;
 mod escalation;
+mod outbox;
 pub mod host;
 pub mod raw;
 mod tls;
@@ -376,9 +377,28 @@ pub struct MetricSpec {
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
+    /// Where the outbox lives.
+    pub outbox: OutboxLocation,
     pub dedupe_window: Duration,
     pub rate_limit_pause: Duration,
     pub retention: Retention,
+}
+
+/// Where the outbox lives (`relay.outbox`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxLocation {
+    /// SQLite in `state_dir` (the default): one process.
+    StateDir,
+    /// A PostgreSQL or MySQL database that any number of replicas share.
+    Shared(SharedOutbox),
+}
+
+/// A shared outbox: its database and how long a replica's claims outlive it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedOutbox {
+    /// `kind` is Postgres or Mysql; `collect` is empty.
+    pub database: Database,
+    pub lease: Duration,
 }
 
 /// How long finished outbox rows are kept, and how large the outbox may grow.
@@ -389,8 +409,9 @@ pub struct Retention {
     /// Dead letters are forgotten after this.
     pub dead: Duration,
     /// Bytes of database pages in use above which the oldest finished payloads are
-    /// dropped (delivered first, then dead letters; pending rows never).
-    pub max_bytes: u64,
+    /// dropped (delivered first, then dead letters; pending rows never). SQLite only:
+    /// `None` for a shared outbox.
+    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

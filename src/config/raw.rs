@@ -147,6 +147,12 @@ pub struct RawMetric {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRelay {
+    /// A PostgreSQL or MySQL URL: replicas share the outbox there.
+    pub outbox: Option<String>,
+    pub outbox_password: Option<String>,
+    pub outbox_password_file: Option<String>,
+    pub outbox_tls: Option<RawDatabaseTls>,
+    pub lease: Option<String>,
     pub dedupe_window: Option<String>,
     pub rate_limit_pause: Option<String>,
     pub retention: Option<RawRetention>,

@@ -12,7 +12,7 @@ use super::raw::{self, RawConfig};
 use super::{
     Channel, Config, DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, Database,
     DatabaseKind, Diagnostic, HostConfig, InboundAuth, LogConfig, LogFormat, MetricKind,
-    MetricSpec, Pack, Query, Receiver, RelayConfig, Retention, WebConfig,
+    MetricSpec, OutboxLocation, Pack, Query, Receiver, RelayConfig, Retention, WebConfig,
 };
 use crate::channel::RawChannel;
 use crate::configfile::yaml::Positions;
@@ -86,7 +86,10 @@ impl Checker<'_> {
             Duration::from_secs(600),
             bounds::DEDUPE_WINDOW,
         );
+        let outbox = self.outbox(raw);
+        let shared = matches!(outbox, OutboxLocation::Shared(_));
         RelayConfig {
+            outbox,
             dedupe_window,
             rate_limit_pause: self.duration_in(
                 "relay.rate_limit_pause",
@@ -94,13 +97,20 @@ impl Checker<'_> {
                 Duration::from_secs(600),
                 bounds::RATE_LIMIT_PAUSE,
             ),
-            retention: self.retention(raw.retention.as_ref(), dedupe_window),
+            retention: self.retention(raw.retention.as_ref(), dedupe_window, shared),
         }
     }
 
     /// `relay.retention`: a week for delivered rows, a month for dead letters, 256 MiB.
     /// Both ages must cover the dedupe window, which finds duplicates among kept rows.
-    fn retention(&mut self, raw: Option<&raw::RawRetention>, dedupe_window: Duration) -> Retention {
+    /// A shared outbox has no size bound: its database's size is the DBA's, and a server
+    /// database does not give freed space back for a bound to measure.
+    fn retention(
+        &mut self,
+        raw: Option<&raw::RawRetention>,
+        dedupe_window: Duration,
+        shared: bool,
+    ) -> Retention {
         let day = Duration::from_secs(86_400);
         let mut age = |key: &str, value: Option<&str>, default: Duration| {
             let path = format!("relay.retention.{key}");
@@ -123,16 +133,23 @@ impl Checker<'_> {
             7 * day,
         );
         let dead = age("dead", raw.and_then(|r| r.dead.as_deref()), 30 * day);
+        let raw_max = raw.and_then(|r| r.max_bytes.as_deref());
+        if shared && raw_max.is_some() {
+            self.error(
+                "relay.retention.max_bytes",
+                "bounds the SQLite outbox only; a shared outbox is bounded by the ages `delivered` and `dead`",
+            );
+        }
         let max_bytes = self.bytes(
             "relay.retention.max_bytes",
-            raw.and_then(|r| r.max_bytes.as_deref()),
+            raw_max,
             256 * 1024 * 1024,
             &bounds::RETENTION_BYTES,
         );
         Retention {
             delivered,
             dead,
-            max_bytes: u64::try_from(max_bytes).unwrap_or(u64::MAX),
+            max_bytes: (!shared).then(|| u64::try_from(max_bytes).unwrap_or(u64::MAX)),
         }
     }
 

@@ -58,6 +58,10 @@ pub const ESCALATE_AFTER: Span = span(POSITIVE, 7 * DAY);
 pub const DEDUPE_WINDOW: Span = span(Duration::ZERO, 7 * DAY);
 /// `relay.rate_limit_pause`: at least a second, or a rate-limited robot is hammered.
 pub const RATE_LIMIT_PAUSE: Span = span(Duration::from_secs(1), DAY);
+/// `relay.lease`: how long a replica's claim on a row outlives the replica. Under a
+/// second, renewals would not keep up with a busy database; past an hour, a dead
+/// replica's rows wait an hour.
+pub const LEASE: Span = span(Duration::from_secs(1), HOUR);
 
 /// `web.header_read_timeout`, `body_read_timeout`, `idle_timeout`: zero would close
 /// every connection at once; beyond an hour a slow client holds its socket for hours.
@@ -167,6 +171,7 @@ mod tests {
             RETRY_MAX,
             DEDUPE_WINDOW,
             RATE_LIMIT_PAUSE,
+            LEASE,
             RETENTION_AGE,
         ] {
             assert!(

@@ -16,7 +16,7 @@ use minijinja::{Environment, context};
 use super::error::Error;
 use crate::alert::{Notification, view};
 use crate::notify::dispatcher::Dispatcher;
-use crate::outbox::store::{Acked, IncidentPage, now_ms};
+use crate::outbox::{Acked, IncidentPage, now_ms};
 use crate::state::AppState;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {

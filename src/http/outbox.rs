@@ -1,4 +1,4 @@
-//! `POST /-/outbox/redrive`: dead letters back to pending (see `outbox::store::Redrive`),
+//! `POST /-/outbox/redrive`: dead letters back to pending (see `outbox::Redrive`),
 //! guarded like `/-/reload`. The body names what: JSON `{"channel": "ops"}` or
 //! `{"ids": [12, 13]}`, or the same as a form (`channel=ops`, `id=12&id=13`) — what the
 //! buttons on `/` send; a form post is answered with a redirect back to `/`.
@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::auth;
 use super::error::Error;
-use crate::outbox::store::{Redrive, now_ms};
+use crate::outbox::{Redrive, now_ms};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,7 @@ use minijinja::{Environment, context};
 use super::error::Error;
 use crate::config::Config;
 use crate::exporter::sql::history;
-use crate::outbox::store::Row;
+use crate::outbox::Row;
 use crate::state::AppState;
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -1,17 +1,19 @@
 //! Ack links: `{web.external_url}/ack/{token}`, where the token names one incident and
-//! carries an HMAC of it under a key generated once into `state_dir/ack.key`. Only a
-//! token lookout made verifies; anything else is "not found", so a link reveals its own
-//! incident and nothing more, and incident ids cannot be guessed into acks.
+//! carries an HMAC of it under a key generated once and kept by the outbox (the file
+//! `state_dir/ack.key`, or a row of a shared outbox, so every replica signs and checks
+//! with the same key). Only a token lookout made verifies; anything else is "not found",
+//! so a link reveals its own incident and nothing more, and incident ids cannot be
+//! guessed into acks.
 
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::Path;
+use std::io::Read as _;
 
 use constant_time_eq::constant_time_eq;
 
 use crate::channel::sign::hmac_sha256;
+use crate::outbox::Outbox;
 
-const KEY_FILE: &str = "ack.key";
+/// The name the key is kept under.
+const KEY_NAME: &str = "ack";
 /// Bytes of the HMAC a token carries (128 bits).
 const MAC_BYTES: usize = 16;
 
@@ -26,36 +28,23 @@ impl std::fmt::Debug for AckKey {
 }
 
 impl AckKey {
-    /// Reads `state_dir/ack.key`, or creates it (mode 0600) from the system's random
-    /// source: links stay valid across restarts, and every installation has its own key.
-    pub fn load_or_create(state_dir: &Path) -> std::io::Result<AckKey> {
-        let path = state_dir.join(KEY_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                bytes.map(AckKey).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{} is not a 64-digit hex key", path.display()),
-                    )
-                })
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)?;
-                file.write_all(hex::encode(key).as_bytes())?;
-                file.sync_all()?;
-                Ok(AckKey(key))
-            }
-            Err(error) => Err(error),
-        }
+    /// The key the outbox keeps, made from the system's random source the first time:
+    /// links stay valid across restarts, every installation has its own key, and the
+    /// replicas of one installation share it.
+    pub async fn load_or_create(outbox: &Outbox) -> Result<AckKey, String> {
+        let mut fresh = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut random| random.read_exact(&mut fresh))
+            .map_err(|error| format!("cannot read /dev/urandom: {error}"))?;
+        let kept = outbox
+            .keep_secret(KEY_NAME, hex::encode(fresh))
+            .await
+            .map_err(|error| error.to_string())?;
+        hex::decode(kept.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(AckKey)
+            .ok_or_else(|| "the kept ack key is not a 64-digit hex key".to_owned())
     }
 
     /// The token for incident `id`: `{id}-{hex mac}`.
@@ -82,13 +71,16 @@ impl AckKey {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_verify_only_as_made_and_the_key_persists() {
+    #[tokio::test]
+    async fn tokens_verify_only_as_made_and_the_key_persists() {
         let dir = tempfile::tempdir().unwrap();
-        let key = AckKey::load_or_create(dir.path()).unwrap();
+        let outbox = Outbox::open_local(dir.path()).unwrap();
+        let key = AckKey::load_or_create(&outbox).await.unwrap();
         let token = key.token(42);
         assert_eq!(key.verify(&token), Some(42));
-        let again = AckKey::load_or_create(dir.path()).unwrap();
+        let again = AckKey::load_or_create(&Outbox::open_local(dir.path()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(again.verify(&token), Some(42), "the key survives a restart");
         let forged = token.replacen("42-", "43-", 1);
         assert_eq!(key.verify(&forged), None, "another id with this mac");
@@ -99,10 +91,13 @@ mod tests {
         for junk in ["", "42", "-", "42-", "x-00", "0-00", "-1-00"] {
             assert_eq!(key.verify(junk), None, "{junk}");
         }
-        let other = AckKey::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = AckKey::load_or_create(&Outbox::open_local(elsewhere.path()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(other.verify(&token), None, "another installation's key");
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+        let mode = std::fs::metadata(dir.path().join("ack.key"))
             .unwrap()
             .permissions()
             .mode();

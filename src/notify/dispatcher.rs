@@ -31,8 +31,7 @@ use super::retention::Retention;
 use super::send::Channels;
 use crate::alert::{Notification, view};
 use crate::channel::{Channel, MAX_PARTS, Message, Options};
-use crate::outbox::store::{StoredDigest, now_ms};
-use crate::outbox::{Delivery, Outbox};
+use crate::outbox::{Budget, Delivery, Outbox, StoredDigest, TargetState, now_ms};
 use crate::shutdown::Shutdown;
 
 mod digest;
@@ -93,7 +92,7 @@ impl Dispatcher {
         metrics: RelayMetrics,
         shutdown: Shutdown,
     ) -> Arc<Dispatcher> {
-        let channels_dir = channels.config().state_dir.clone();
+        let ack = load_ack_key(&outbox).await;
         let dispatcher = Arc::new(Dispatcher {
             outbox,
             channels: ArcSwap::new(channels),
@@ -103,7 +102,7 @@ impl Dispatcher {
             wake: Mutex::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
             rendering: tokio::sync::Mutex::new(()),
-            ack: load_ack_key(&channels_dir),
+            ack,
             shutdown,
         });
         let configured: Vec<Channel> = dispatcher
@@ -207,6 +206,8 @@ impl Dispatcher {
         for handle in handles {
             let _ = handle.await;
         }
+        // Rows this process still holds go to the other replicas now, not after the lease.
+        self.outbox.release().await;
     }
 
     pub fn status(&self) -> BTreeMap<String, ChannelStatus> {
@@ -226,7 +227,7 @@ impl Dispatcher {
         // The worker is the only writer of its channel's digests: it reads the open one
         // (left by a failure or a crash) once, then keeps it in hand.
         let mut digest = loop {
-            match self.outbox.open_digest_of(&name).await {
+            match self.outbox.open_digest_of(&name, now_ms()).await {
                 Ok(digest) => break digest,
                 Err(error) => {
                     tracing::warn!(%error, channel = %name, "cannot read the outbox; will retry");
@@ -268,33 +269,45 @@ impl Dispatcher {
     /// (they survive restarts). A target another channel's worker already restored is
     /// left alone, so shared sends are not counted twice.
     async fn seed_windows(&self, channel: &Channel) {
-        let now = now_ms();
-        let since = now - Window::per_ms(channel.delivery.rate_limit);
-        let pauses = self.outbox.pauses(now).await.unwrap_or_default();
         for target in channel.targets() {
             let known = self
                 .windows
                 .lock()
                 .map_or(true, |windows| windows.contains_key(&target));
-            if known {
-                continue;
+            if !known {
+                self.restore_window(channel, &target, false).await;
             }
-            let sends = self
-                .outbox
-                .sends_to(target.clone(), since)
-                .await
-                .unwrap_or_default();
-            let Ok(mut windows) = self.windows.lock() else {
+        }
+    }
+
+    /// Takes the outbox's record of `target`'s sends and pause as its window: the
+    /// outbox is the record of every process that shares it, memory only of this one.
+    /// With `replace` false, only a target not known yet.
+    async fn restore_window(&self, channel: &Channel, target: &str, replace: bool) {
+        let now = now_ms();
+        let since = now - Window::per_ms(channel.delivery.rate_limit);
+        let TargetState {
+            sends,
+            paused_until_ms,
+        } = match self.outbox.target_state(target.to_owned(), since, now).await {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%error, channel = %channel.name, "cannot read a target's budget from the outbox");
                 return;
-            };
-            if let std::collections::hash_map::Entry::Vacant(slot) = windows.entry(target) {
-                let pause = pauses.iter().find(|(t, _)| t == slot.key()).map(|p| p.1);
-                let window = slot.insert(Window::new());
-                sends.into_iter().for_each(|at| window.record(at));
-                if let Some(until) = pause {
-                    window.pause_until(until);
-                }
             }
+        };
+        let Ok(mut windows) = self.windows.lock() else {
+            return;
+        };
+        let restored = Window::restored(&sends, paused_until_ms);
+        match windows.entry(target.to_owned()) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(restored);
+            }
+            std::collections::hash_map::Entry::Occupied(mut slot) if replace => {
+                slot.insert(restored);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
         }
     }
 
@@ -365,12 +378,25 @@ impl Dispatcher {
     ) -> Step {
         let now = now_ms();
         // The budget first: it is in memory, so a worker waiting for its budget never
-        // touches the outbox, however often new rows wake it.
-        let (budget, next_free) = match self.channel_budget(channel, now) {
+        // touches the outbox, however often new rows wake it (the memory of one process
+        // never counts more sends than the outbox has).
+        match self.channel_budget(channel, now) {
             Ok((0, next_free)) => return Step::WaitUntil(next_free),
-            Ok(budget) => budget,
+            Ok(_) => {}
             Err(pause_ends) => return Step::WaitUntil(pause_ends),
-        };
+        }
+        // An open digest nobody holds (a failed part, a crash, a replica that died) first.
+        match self.outbox.open_digest_of(&channel.name, now).await {
+            Ok(Some(open)) => {
+                *digest = Some(open);
+                return Step::Again;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, channel = %channel.name, "cannot read the outbox; will retry");
+                return Step::WaitUntil(now + 1_000);
+            }
+        }
         let due = match self.outbox.due_count(&channel.name, now).await {
             Ok(due) => due,
             Err(error) => {
@@ -387,6 +413,16 @@ impl Dispatcher {
                 .flatten();
             return Step::WaitUntil(next.unwrap_or(now + IDLE_POLL_MS).max(now));
         }
+        // Other processes sharing the outbox may have spent the targets' budgets: the
+        // decision between single messages and a digest takes the outbox's record.
+        for target in channel.targets() {
+            self.restore_window(channel, &target, true).await;
+        }
+        let (budget, next_free) = match self.channel_budget(channel, now) {
+            Ok((0, next_free)) => return Step::WaitUntil(next_free),
+            Ok(budget) => budget,
+            Err(pause_ends) => return Step::WaitUntil(pause_ends),
+        };
         if due <= budget {
             return match self.outbox.due(&channel.name, now, 1).await {
                 Ok(rows) => {
@@ -515,12 +551,29 @@ impl Dispatcher {
         {
             return Sent::NoBudget;
         }
-        if let Err(error) = self
+        // The outbox checks and records the send in one step: the authority when several
+        // processes share it (memory above is only this process's view).
+        let budget = Budget {
+            count: usize::try_from(rate.count).unwrap_or(usize::MAX),
+            per_ms: Window::per_ms(rate),
+        };
+        match self
             .outbox
-            .record_send(channel.name.clone(), m.target.clone(), at)
+            .take_send(channel.name.clone(), m.target.clone(), budget, at)
             .await
         {
-            tracing::warn!(%error, channel = %channel.name, "cannot record a send in the outbox");
+            Ok(true) => {}
+            Ok(false) => {
+                self.restore_window(channel, &m.target, true).await;
+                return match self.with_window(&m.target, |w| w.paused_at(at)).flatten() {
+                    Some(until) => Sent::Paused(until),
+                    None => Sent::NoBudget,
+                };
+            }
+            Err(error) => {
+                tracing::warn!(%error, channel = %channel.name, "cannot record a send in the outbox; not sending");
+                return Sent::NoBudget;
+            }
         }
         let outcome = channels.send(m).await;
         self.metrics.outcome(&channel.name, outcome.kind());
@@ -664,6 +717,17 @@ impl Dispatcher {
                         })
                         .map(|c| c.name.clone())
                         .collect();
+                    // Every configured channel has its gauges, at 0 when it has no row.
+                    let mut stats = stats;
+                    for name in config.config().channels.keys() {
+                        if !stats.iter().any(|s| &s.channel == name) {
+                            stats.push(crate::outbox::ChannelStats {
+                                channel: name.clone(),
+                                ..Default::default()
+                            });
+                        }
+                    }
+                    stats.sort_by(|a, b| a.channel.cmp(&b.channel));
                     let channels = stats
                         .into_iter()
                         .map(|s| ChannelGauges {
@@ -691,8 +755,9 @@ impl Dispatcher {
     }
 }
 
-fn load_ack_key(state_dir: &std::path::Path) -> Option<AckKey> {
-    AckKey::load_or_create(state_dir)
+async fn load_ack_key(outbox: &Outbox) -> Option<AckKey> {
+    AckKey::load_or_create(outbox)
+        .await
         .map_err(|error| {
             tracing::error!(%error, "cannot read or create the ack key: messages go without ack links and /ack answers 404");
         })

@@ -34,7 +34,8 @@ pub struct Storage {
     pub outbox_bytes: u64,
     /// Bytes of the database and WAL files on disk.
     pub file_bytes: u64,
-    pub max_bytes: u64,
+    /// `relay.retention.max_bytes` (SQLite only).
+    pub max_bytes: Option<u64>,
     /// (available, total) bytes of the state directory's filesystem, when known.
     pub filesystem: Option<(u64, u64)>,
 }
@@ -304,12 +305,14 @@ fn storage_families(storage: &Storage) -> Vec<Family> {
             "Bytes of the outbox database and WAL files on disk (freed pages are reused, not returned)",
             storage.file_bytes,
         ),
-        gauge(
+    ];
+    if let Some(max_bytes) = storage.max_bytes {
+        families.push(gauge(
             "lookout_outbox_max_bytes",
             "relay.retention.max_bytes: above this the oldest finished notifications are pruned",
-            storage.max_bytes,
-        ),
-    ];
+            max_bytes,
+        ));
+    }
     if let Some((avail, size)) = storage.filesystem {
         families.push(gauge(
             "lookout_state_dir_avail_bytes",

@@ -34,6 +34,16 @@ impl Window {
         Self::default()
     }
 
+    /// A window as the outbox recorded it: its sends (oldest first) and pause.
+    pub fn restored(sends: &[i64], paused_until_ms: Option<i64>) -> Self {
+        let mut window = Window::new();
+        sends.iter().for_each(|&at| window.record(at));
+        if let Some(until) = paused_until_ms {
+            window.pause_until(until);
+        }
+        window
+    }
+
     /// The window length of `rate`, including the slack.
     pub fn per_ms(rate: Rate) -> i64 {
         limits(rate).1

@@ -12,7 +12,7 @@ use super::metrics::{RelayMetrics, Snapshot};
 use super::send::Channels;
 use crate::alert::Notification;
 use crate::config::Config;
-use crate::outbox::store::now_ms;
+use crate::outbox::now_ms;
 use crate::outbox::{self, Accepted, NewNotification, Outbox, key};
 use crate::shutdown::Shutdown;
 
@@ -57,11 +57,11 @@ impl Relay {
     async fn open_outbox(self: Arc<Self>) {
         let mut logged = false;
         loop {
-            let dir = self.channels.load().config().state_dir.clone();
-            let opened = tokio::task::spawn_blocking(move || Outbox::open(&dir)).await;
+            let config = self.channels.load().config().clone();
+            let opened = Outbox::open(&config.relay.outbox, &config.state_dir).await;
             match opened {
-                Ok(Ok(outbox)) => {
-                    tracing::info!(path = %outbox.path().display(), "outbox open");
+                Ok(outbox) => {
+                    tracing::info!(location = %outbox.location(), "outbox open");
                     if let Ok(mut error) = self.open_error.lock() {
                         *error = None;
                     }
@@ -75,7 +75,7 @@ impl Relay {
                     self.dispatcher.store(Some(dispatcher));
                     return;
                 }
-                Ok(Err(error)) => {
+                Err(error) => {
                     if !logged {
                         tracing::error!(%error, "cannot open the outbox; webhooks get 503 until it opens (retrying every 2 s)");
                         logged = true;
@@ -88,7 +88,6 @@ impl Relay {
                         channels: Vec::new(),
                     });
                 }
-                Err(error) => tracing::error!(%error, "outbox opener failed"),
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -158,7 +157,7 @@ impl Relay {
                 dedupe_key: key::dedupe_key(receiver, notification),
                 incident: key::incident_key(receiver, notification),
                 payload,
-                summary: outbox::store::summary(notification),
+                summary: outbox::summary(notification),
                 channels: channels.clone(),
                 received_at_ms: now,
                 dedupe_since_ms: now - window,

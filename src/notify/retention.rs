@@ -36,7 +36,6 @@ impl Retention {
         relay: &RelayConfig,
         now_ms: i64,
     ) {
-        let limit = relay.retention.max_bytes;
         let mut storage = match outbox.storage().await {
             Ok(storage) => storage,
             Err(error) => {
@@ -44,14 +43,17 @@ impl Retention {
                 return;
             }
         };
-        if storage.used_bytes <= limit {
-            self.stuck = None;
-        } else if self.stuck.is_none_or(|(used, at)| {
-            storage.used_bytes > used + limit / 8 || now_ms - at >= STUCK_RETRY_MS
-        }) {
-            storage.used_bytes = self
-                .prune_to_size(outbox, relay, now_ms, storage.used_bytes)
-                .await;
+        // A shared outbox has no size bound (only the ages).
+        if let Some(limit) = relay.retention.max_bytes {
+            if storage.used_bytes <= limit {
+                self.stuck = None;
+            } else if self.stuck.is_none_or(|(used, at)| {
+                storage.used_bytes > used + limit / 8 || now_ms - at >= STUCK_RETRY_MS
+            }) {
+                storage.used_bytes = self
+                    .prune_to_size(outbox, limit, relay, now_ms, storage.used_bytes)
+                    .await;
+            }
         }
         if now_ms - self.last_age_prune_ms >= PRUNE_EVERY_MS {
             self.last_age_prune_ms = now_ms;
@@ -74,7 +76,7 @@ impl Retention {
                 tracing::warn!(%error, "cannot prune old incidents");
             }
         }
-        let filesystem = match outbox.path().parent() {
+        let filesystem = match outbox.local_dir() {
             Some(dir) => {
                 let dir = dir.to_owned();
                 tokio::task::spawn_blocking(move || free_space(&dir))
@@ -87,7 +89,7 @@ impl Retention {
         metrics.set_storage(Storage {
             outbox_bytes: storage.used_bytes,
             file_bytes: storage.file_bytes,
-            max_bytes: limit,
+            max_bytes: relay.retention.max_bytes,
             filesystem,
         });
     }
@@ -96,11 +98,11 @@ impl Retention {
     async fn prune_to_size(
         &mut self,
         outbox: &Outbox,
+        limit: u64,
         relay: &RelayConfig,
         now_ms: i64,
         used: u64,
     ) -> u64 {
-        let limit = relay.retention.max_bytes;
         let window = i64::try_from(relay.dedupe_window.as_millis()).unwrap_or(i64::MAX / 4);
         match outbox.prune_to_size(limit, now_ms - window).await {
             Ok(report) => {

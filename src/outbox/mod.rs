@@ -60,9 +60,16 @@
 //! `PRAGMA user_version` and migrated forward in [`store::migrate`].
 
 pub mod key;
-pub mod store;
+mod model;
+mod shared;
+mod sqlite;
+mod store;
 
-pub use store::{Accepted, ChannelStats, Delivery, NewNotification, Outbox};
+pub use model::{
+    Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident,
+    Redrive, Redriven, Row, SizePrune, Storage, StoredDigest, now_ms, summary,
+};
+pub use store::{Budget, Outbox, Store, TargetState};
 
 /// Outbox failures. The webhook maps every one of them to 503 so Alertmanager retries.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -71,6 +78,9 @@ pub enum Error {
     StateDir { path: String, message: String },
     #[error("outbox database: {0}")]
     Sqlite(String),
+    /// The shared outbox's database (PostgreSQL or MySQL) failed or cannot be reached.
+    #[error("shared outbox: {0}")]
+    Shared(String),
     #[error("the outbox writer has stopped")]
     Stopped,
     #[error("outbox schema version {found} is newer than this lookout understands ({supported})")]

@@ -16,7 +16,7 @@ pub mod query;
 pub mod rows;
 pub mod series;
 pub mod sqlite;
-mod tls;
+pub(crate) mod tls;
 pub mod value;
 
 use std::collections::BTreeMap;

@@ -277,7 +277,7 @@ impl Mysql {
 }
 
 /// The driver's TLS options for `tls`: `None` is plaintext.
-fn tls_opts(tls: &DatabaseTls) -> Option<SslOpts> {
+pub(crate) fn tls_opts(tls: &DatabaseTls) -> Option<SslOpts> {
     let buf = |text: &str| text.as_bytes().to_vec().into();
     let mut ssl = match tls.mode {
         SslMode::Disable => return None,

@@ -23,7 +23,7 @@ use super::Error;
 use crate::config::{DatabaseTls, SslMode};
 
 /// The client configuration for `tls` (any mode: with `disable` it is simply not used).
-pub(super) fn client_config(tls: &DatabaseTls) -> Result<ClientConfig, Error> {
+pub(crate) fn client_config(tls: &DatabaseTls) -> Result<ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = if tls.mode.verifies(tls.ca_pem.is_some()) {
         let webpki = WebPkiServerVerifier::builder_with_provider(

@@ -10,7 +10,7 @@ use super::{Dispatcher, Sent, Step, describe};
 use crate::alert::{Notification, view};
 use crate::channel::{Channel, MAX_PARTS, Message, Options, Outcome};
 use crate::notify::send::Channels;
-use crate::outbox::store::{StoredDigest, now_ms};
+use crate::outbox::{StoredDigest, now_ms};
 
 /// At most this many due rows are folded into one digest.
 const DIGEST_MAX_ROWS: usize = 5_000;

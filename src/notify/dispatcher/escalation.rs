@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::Dispatcher;
 use crate::outbox::Outbox;
-use crate::outbox::store::now_ms;
+use crate::outbox::now_ms;
 
 impl Dispatcher {
     pub(super) async fn escalate(self: Arc<Self>) {

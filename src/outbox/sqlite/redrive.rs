@@ -4,36 +4,15 @@
 //! never touched. A dead letter whose payload retention already dropped cannot be sent
 //! again and is counted as skipped.
 
-use std::collections::BTreeMap;
-
 use rusqlite::params;
 
-use super::{Error, Outbox};
+use super::{Error, Sqlite};
+use crate::outbox::model::{Redrive, Redriven};
 
-/// Which dead letters to redrive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redrive {
-    Channel(String),
-    Ids(Vec<i64>),
-}
 
-/// What a redrive did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Redriven {
-    /// Rows made pending again, by channel.
-    pub channels: BTreeMap<String, usize>,
-    /// Dead letters left dead because their payload is gone.
-    pub skipped: usize,
-}
 
-impl Redriven {
-    pub fn total(&self) -> usize {
-        self.channels.values().sum()
-    }
-}
-
-impl Outbox {
-    pub async fn redrive(&self, which: Redrive, now_ms: i64) -> Result<Redriven, Error> {
+impl Sqlite {
+    pub(super) async fn redrive(&self, which: Redrive, now_ms: i64) -> Result<Redriven, Error> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             let candidates: Vec<(i64, String, bool)> = {

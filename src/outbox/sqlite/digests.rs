@@ -8,26 +8,13 @@
 
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Error, Outbox};
+use super::{Error, Sqlite};
+use crate::outbox::model::StoredDigest;
 
-/// A digest being delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredDigest {
-    pub id: i64,
-    pub channel: String,
-    /// The rendered messages, as JSON (the dispatcher's `Message` list).
-    pub messages: String,
-    /// Keys of the parts already sent.
-    pub sent_parts: Vec<String>,
-    pub attempts: i64,
-    pub next_attempt_at_ms: i64,
-    /// The deliveries it stands for: (id, received at).
-    pub rows: Vec<(i64, i64)>,
-}
 
-impl Outbox {
+impl Sqlite {
     /// Stores a digest of `rows` (pending deliveries of `channel`) before it is sent.
-    pub async fn open_digest(
+    pub(super) async fn open_digest(
         &self,
         channel: String,
         rows: Vec<i64>,
@@ -56,7 +43,7 @@ impl Outbox {
     }
 
     /// The oldest open digest of `channel`, if any (after a crash or a failed part).
-    pub async fn open_digest_of(&self, channel: &str) -> Result<Option<StoredDigest>, Error> {
+    pub(super) async fn open_digest_of(&self, channel: &str) -> Result<Option<StoredDigest>, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
             let digest = conn
@@ -98,7 +85,7 @@ impl Outbox {
     }
 
     /// Records one part of a digest as sent.
-    pub async fn digest_part_sent(&self, id: i64, key: String) -> Result<(), Error> {
+    pub(super) async fn digest_part_sent(&self, id: i64, key: String) -> Result<(), Error> {
         self.run(move |conn| {
             conn.execute(
                 "UPDATE digests SET sent_parts = sent_parts || ?2 || ',' WHERE id = ?1",
@@ -110,7 +97,7 @@ impl Outbox {
     }
 
     /// Keeps a digest open until `next_at_ms`; its rows show `error` meanwhile.
-    pub async fn digest_retry_later(
+    pub(super) async fn digest_retry_later(
         &self,
         id: i64,
         next_at_ms: i64,
@@ -135,7 +122,7 @@ impl Outbox {
     }
 
     /// Closes a digest: its rows become `delivered`, or `dead` with `error`.
-    pub async fn close_digest(
+    pub(super) async fn close_digest(
         &self,
         id: i64,
         dead: Option<String>,
@@ -163,7 +150,7 @@ impl Outbox {
 
     /// Gives a digest's rows back to the queue (to be digested again, at half size when
     /// `too_long`).
-    pub async fn dissolve_digest(&self, id: i64, too_long: bool, now_ms: i64) -> Result<(), Error> {
+    pub(super) async fn dissolve_digest(&self, id: i64, too_long: bool, now_ms: i64) -> Result<(), Error> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             tx.execute(
@@ -178,7 +165,7 @@ impl Outbox {
     }
 
     /// Pauses `target` until `until_ms` (kept across restarts).
-    pub async fn pause(&self, target: String, until_ms: i64) -> Result<(), Error> {
+    pub(super) async fn pause(&self, target: String, until_ms: i64) -> Result<(), Error> {
         self.run(move |conn| {
             conn.execute(
                 "INSERT INTO pauses (target, until_ms) VALUES (?1, ?2)
@@ -191,7 +178,7 @@ impl Outbox {
     }
 
     /// Targets paused beyond `now_ms`; expired pauses are forgotten.
-    pub async fn pauses(&self, now_ms: i64) -> Result<Vec<(String, i64)>, Error> {
+    pub(super) async fn pauses(&self, now_ms: i64) -> Result<Vec<(String, i64)>, Error> {
         self.run(move |conn| {
             conn.execute("DELETE FROM pauses WHERE until_ms <= ?1", params![now_ms])?;
             let mut statement = conn.prepare_cached("SELECT target, until_ms FROM pauses")?;

@@ -11,50 +11,11 @@
 
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Error, NewNotification, Outbox};
+use super::{Error, NewNotification, Sqlite};
+use crate::outbox::model::{Acked, IncidentPage, OpenIncident};
 
-/// An incident that is firing or acknowledged, for the escalator and the status page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenIncident {
-    pub id: i64,
-    pub receiver: String,
-    pub summary: String,
-    pub acked: bool,
-    pub acked_by: Option<String>,
-    pub acked_at_ms: Option<i64>,
-    pub steps_done: usize,
-    pub opened_at_ms: i64,
-}
 
-/// One incident for its ack page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncidentPage {
-    pub id: i64,
-    pub receiver: String,
-    pub summary: String,
-    /// `firing`, `acked` or `resolved`.
-    pub state: String,
-    pub opened_at_ms: i64,
-    pub resolved_at_ms: Option<i64>,
-    pub acked_at_ms: Option<i64>,
-    pub acked_by: Option<String>,
-    /// (step, when) of the steps that fired.
-    pub escalations: Vec<(usize, i64)>,
-    /// The latest firing notification as received (empty if retention dropped it).
-    pub payload: String,
-}
 
-/// What an ack did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Acked {
-    Now,
-    Already {
-        by: Option<String>,
-        at_ms: Option<i64>,
-    },
-    Resolved,
-    Unknown,
-}
 
 pub(super) fn migrate_v4(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
     tx.execute_batch(
@@ -127,9 +88,9 @@ pub(super) fn record(
     Ok(())
 }
 
-impl Outbox {
+impl Sqlite {
     /// Incidents firing or acknowledged, oldest first (read-only connection).
-    pub async fn open_incidents(&self) -> Result<Vec<OpenIncident>, Error> {
+    pub(super) async fn open_incidents(&self) -> Result<Vec<OpenIncident>, Error> {
         self.read(|conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT id, receiver, summary, state, acked_by, acked_at_ms, steps_done, opened_at_ms
@@ -153,7 +114,7 @@ impl Outbox {
     }
 
     /// One incident with its latest firing payload and fired steps, if it exists.
-    pub async fn incident(&self, id: i64) -> Result<Option<IncidentPage>, Error> {
+    pub(super) async fn incident(&self, id: i64) -> Result<Option<IncidentPage>, Error> {
         self.read(move |conn| {
             let page = conn
                 .prepare_cached(
@@ -197,7 +158,7 @@ impl Outbox {
     /// `channels`, in one transaction with the record that the step fired. Returns
     /// whether it fired (its notification may be gone: then it is recorded, sending nothing) — not if the incident is no longer firing unacknowledged, or the
     /// step is not the next one (it fired already, perhaps before a restart).
-    pub async fn fire_step(
+    pub(super) async fn fire_step(
         &self,
         id: i64,
         step: usize,
@@ -250,7 +211,7 @@ impl Outbox {
     }
 
     /// Acknowledges incident `id` if it is firing.
-    pub async fn ack(&self, id: i64, by: Option<String>, now_ms: i64) -> Result<Acked, Error> {
+    pub(super) async fn ack(&self, id: i64, by: Option<String>, now_ms: i64) -> Result<Acked, Error> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             let state: Option<(String, Option<String>, Option<i64>)> = tx
@@ -276,7 +237,7 @@ impl Outbox {
     }
 
     /// Forgets incidents resolved before `before_ms`, with their fired steps.
-    pub async fn prune_incidents(&self, before_ms: i64) -> Result<usize, Error> {
+    pub(super) async fn prune_incidents(&self, before_ms: i64) -> Result<usize, Error> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             tx.execute(
