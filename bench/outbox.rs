@@ -81,14 +81,14 @@ fn main() -> Result<(), Error> {
         .enable_all()
         .build()?;
     // Create the schema through the real code, then fill it directly (fast, one commit).
-    drop(Outbox::open(dir.path())?);
+    drop(Outbox::open_local(dir.path())?);
     let path = dir.path().join("outbox.db");
     let started = Instant::now();
     fill(&path, rows)?;
     println!("rows={rows}");
     println!("fill_s={:.1}", started.elapsed().as_secs_f64());
 
-    let outbox = Outbox::open(dir.path())?;
+    let outbox = Outbox::open_local(dir.path())?;
     let (mut new, mut old) = (Vec::new(), Vec::new());
     let stats = runtime.block_on(outbox.stats())?;
     let pending: i64 = stats.iter().map(|s| s.pending).sum();

@@ -104,10 +104,7 @@ impl Checker<'_> {
         };
         if kind == DatabaseKind::Sqlite {
             if raw.is_some() || mode.is_some() {
-                self.error(
-                    tls_path,
-                    "SQLite is a local file: TLS does not apply",
-                );
+                self.error(tls_path, "SQLite is a local file: TLS does not apply");
             }
             return (url, DatabaseTls::default());
         }

@@ -6,8 +6,8 @@
 
 mod database_tls;
 mod escalation;
-mod outbox;
 pub mod host;
+mod outbox;
 pub mod raw;
 mod tls;
 pub mod validate;

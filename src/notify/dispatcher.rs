@@ -289,7 +289,11 @@ impl Dispatcher {
         let TargetState {
             sends,
             paused_until_ms,
-        } = match self.outbox.target_state(target.to_owned(), since, now).await {
+        } = match self
+            .outbox
+            .target_state(target.to_owned(), since, now)
+            .await
+        {
             Ok(state) => state,
             Err(error) => {
                 tracing::warn!(%error, channel = %channel.name, "cannot read a target's budget from the outbox");

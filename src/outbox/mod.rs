@@ -66,8 +66,8 @@ mod sqlite;
 mod store;
 
 pub use model::{
-    Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident,
-    Redrive, Redriven, Row, SizePrune, Storage, StoredDigest, now_ms, summary,
+    Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident, Redrive,
+    Redriven, Row, SizePrune, Storage, StoredDigest, now_ms, summary,
 };
 pub use store::{Budget, Outbox, Store, TargetState};
 

@@ -34,8 +34,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::Error;
 use super::model::{
-    Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident,
-    Redrive, Redriven, Row, SizePrune, Storage, StoredDigest, now_ms,
+    Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident, Redrive,
+    Redriven, Row, SizePrune, Storage, StoredDigest, now_ms,
 };
 use super::store::{Budget, Store, TargetState};
 use crate::config::SharedOutbox;
@@ -51,8 +51,7 @@ const ATTEMPTS: u32 = 5;
 
 /// Claimable by this replica: nobody holds it, its lease ended, or it is ours
 /// (parameters: now, holder).
-const CLAIMABLE: &str =
-    "(d.leased_until_ms IS NULL OR d.leased_until_ms < ? OR d.leased_by = ?)";
+const CLAIMABLE: &str = "(d.leased_until_ms IS NULL OR d.leased_until_ms < ? OR d.leased_by = ?)";
 /// No earlier delivery of `d`'s incident holds it back when it goes out alone.
 const UNBLOCKED_ALONE: &str = "NOT EXISTS (SELECT 1 FROM lookout_deliveries e
     WHERE e.channel = d.channel AND e.incident = d.incident AND e.state = 'pending' AND e.id < d.id)";
@@ -172,24 +171,27 @@ async fn renew_leases(inner: Weak<Inner>) {
         let Some(period) = inner.upgrade().map(|i| i.lease_ms / 3) else {
             return;
         };
-        tokio::time::sleep(Duration::from_millis(u64::try_from(period.max(100)).unwrap_or(100))).await;
+        tokio::time::sleep(Duration::from_millis(
+            u64::try_from(period.max(100)).unwrap_or(100),
+        ))
+        .await;
         let Some(inner) = inner.upgrade() else {
             return;
         };
         let until = now_ms() + inner.lease_ms;
         let holder = inner.holder.clone();
         let renewed = in_tx!(&inner, "renew leases", |tx| {
-                tx.execute(
+            tx.execute(
                     "UPDATE lookout_deliveries SET leased_until_ms = ? WHERE leased_by = ? AND state = 'pending'",
                     params![until, &holder],
                 )
                 .await?;
-                tx.execute(
-                    "UPDATE lookout_digests SET leased_until_ms = ? WHERE leased_by = ?",
-                    params![until, &holder],
-                )
-                .await
-            });
+            tx.execute(
+                "UPDATE lookout_digests SET leased_until_ms = ? WHERE leased_by = ?",
+                params![until, &holder],
+            )
+            .await
+        });
         if let Err(error) = renewed {
             tracing::warn!(%error, "cannot renew outbox leases; other replicas take over this replica's rows when they end");
         }
@@ -202,13 +204,21 @@ impl Inner {
     }
 
     /// Locks `name`'s row in `table` (`target` or `name` column `key`), creating it first.
-    async fn lock_row(&self, tx: &mut Tx<'_>, table: &str, key: &str, name: &str) -> Result<(), SqlError> {
+    async fn lock_row(
+        &self,
+        tx: &mut Tx<'_>,
+        table: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<(), SqlError> {
         let select = format!("SELECT {key} FROM {table} WHERE {key} = ? FOR UPDATE");
         if tx.query_opt(&select, params![name]).await?.is_some() {
             return Ok(());
         }
         let insert = match self.dialect {
-            Dialect::Postgres => format!("INSERT INTO {table} ({key}) VALUES (?) ON CONFLICT ({key}) DO NOTHING"),
+            Dialect::Postgres => {
+                format!("INSERT INTO {table} ({key}) VALUES (?) ON CONFLICT ({key}) DO NOTHING")
+            }
             Dialect::Mysql => format!("INSERT IGNORE INTO {table} ({key}) VALUES (?)"),
         };
         tx.execute(&insert, params![name]).await?;
@@ -305,7 +315,13 @@ impl Inner {
     }
 
     /// Runs `sql` once per id (`?` last) with `rest` before it, in one transaction.
-    async fn update_each(&self, what: &str, sql: &str, ids: &[i64], rest: &[Value]) -> Result<(), Error> {
+    async fn update_each(
+        &self,
+        what: &str,
+        sql: &str,
+        ids: &[i64],
+        rest: &[Value],
+    ) -> Result<(), Error> {
         in_tx!(self, what, |tx| {
             for id in ids {
                 let mut values = rest.to_vec();
@@ -333,7 +349,12 @@ async fn record_incident(
     n: &NewNotification,
 ) -> Result<(), SqlError> {
     inner
-        .lock_row(tx, "lookout_locks", "name", &format!("incident:{}", n.incident))
+        .lock_row(
+            tx,
+            "lookout_locks",
+            "name",
+            &format!("incident:{}", n.incident),
+        )
         .await?;
     let open = tx
         .query_opt(
@@ -404,49 +425,49 @@ impl Store for Shared {
                                      received_at_ms = IF(received_at_ms < ?, VALUES(received_at_ms), received_at_ms)",
         );
         let accepted = in_tx!(inner, "accept", |tx| {
-                let mut values = params![&n.dedupe_key, n.received_at_ms, n.dedupe_since_ms].to_vec();
-                if inner.dialect == Dialect::Mysql {
-                    values.push(Value::from(n.dedupe_since_ms));
-                }
-                tx.execute(upsert, &values).await?;
-                // The key's row is ours (fresh or renewed: no notification yet) or taken.
-                let taken = tx
-                    .query_one(
-                        "SELECT notification_id FROM lookout_dedupe WHERE dedupe_key = ? FOR UPDATE",
-                        params![&n.dedupe_key],
-                    )
-                    .await?
-                    .opt_int(0)?;
-                if let Some(id) = taken {
-                    return Ok(Accepted::Duplicate { id });
-                }
-                let id = tx
+            let mut values = params![&n.dedupe_key, n.received_at_ms, n.dedupe_since_ms].to_vec();
+            if inner.dialect == Dialect::Mysql {
+                values.push(Value::from(n.dedupe_since_ms));
+            }
+            tx.execute(upsert, &values).await?;
+            // The key's row is ours (fresh or renewed: no notification yet) or taken.
+            let taken = tx
+                .query_one(
+                    "SELECT notification_id FROM lookout_dedupe WHERE dedupe_key = ? FOR UPDATE",
+                    params![&n.dedupe_key],
+                )
+                .await?
+                .opt_int(0)?;
+            if let Some(id) = taken {
+                return Ok(Accepted::Duplicate { id });
+            }
+            let id = tx
                     .insert(
                         "INSERT INTO lookout_notifications (receiver, dedupe_key, payload, summary, received_at_ms) VALUES (?, ?, ?, ?, ?)",
                         params![&n.receiver, &n.dedupe_key, &n.payload, &n.summary, n.received_at_ms],
                     )
                     .await?;
-                for channel in &n.channels {
-                    tx.execute(
+            for channel in &n.channels {
+                tx.execute(
                         "INSERT INTO lookout_deliveries (notification_id, channel, state, attempts, next_attempt_at_ms, sent_parts, too_long, created_at_ms, updated_at_ms, summary, incident)
                          VALUES (?, ?, 'pending', 0, ?, '', 0, ?, ?, ?, ?)",
                         params![id, channel, n.received_at_ms, n.received_at_ms, n.received_at_ms, &n.summary, &n.incident],
                     )
                     .await?;
-                }
-                if n.escalates {
-                    record_incident(inner, tx, id, &n).await?;
-                }
-                tx.execute(
-                    "UPDATE lookout_dedupe SET notification_id = ? WHERE dedupe_key = ?",
-                    params![id, &n.dedupe_key],
-                )
-                .await?;
-                Ok(Accepted::Stored {
-                    id,
-                    deliveries: n.channels.len(),
-                })
-            })?;
+            }
+            if n.escalates {
+                record_incident(inner, tx, id, &n).await?;
+            }
+            tx.execute(
+                "UPDATE lookout_dedupe SET notification_id = ? WHERE dedupe_key = ?",
+                params![id, &n.dedupe_key],
+            )
+            .await?;
+            Ok(Accepted::Stored {
+                id,
+                deliveries: n.channels.len(),
+            })
+        })?;
         inner.accept_commits.fetch_add(1, Ordering::Relaxed);
         Ok(accepted)
     }
@@ -473,7 +494,7 @@ impl Store for Shared {
     async fn due_count(&self, channel: &str, now_ms: i64) -> Result<usize, Error> {
         let holder = self.inner.holder.clone();
         in_tx!(&self.inner, "count due deliveries", |tx| {
-                tx.query_one(
+            tx.query_one(
                     &format!(
                         "SELECT COUNT(*) FROM lookout_deliveries d WHERE d.channel = ? AND d.state = 'pending'
                          AND d.next_attempt_at_ms <= ? AND d.digest_id IS NULL AND {CLAIMABLE} AND {UNBLOCKED_IN_DIGEST}"
@@ -483,14 +504,14 @@ impl Store for Shared {
                 .await?
                 .int(0)
                 .map(|n| usize::try_from(n).unwrap_or(0))
-            })
+        })
     }
 
     async fn next_due_ms(&self, channel: &str, now_ms: i64) -> Result<Option<i64>, Error> {
         let holder = self.inner.holder.clone();
         in_tx!(&self.inner, "next due delivery", |tx| {
-                // A row another replica holds is due for us when its lease ends.
-                tx.query_one(
+            // A row another replica holds is due for us when its lease ends.
+            tx.query_one(
                     &format!(
                         "SELECT MIN(CASE WHEN d.leased_by <> ? AND d.leased_until_ms > d.next_attempt_at_ms
                                          THEN d.leased_until_ms ELSE d.next_attempt_at_ms END)
@@ -501,7 +522,7 @@ impl Store for Shared {
                 )
                 .await?
                 .opt_int(0)
-            })
+        })
     }
 
     async fn delivered(&self, ids: Vec<i64>, now_ms: i64) -> Result<(), Error> {
@@ -570,32 +591,34 @@ impl Store for Shared {
         let inner = &*self.inner;
         let key = target_key(&target);
         in_tx!(inner, "spend a send", |tx| {
-                inner.lock_row(tx, "lookout_targets", "target", &key).await?;
-                let paused = tx
-                    .query_one(
-                        "SELECT paused_until_ms FROM lookout_targets WHERE target = ?",
-                        params![&key],
-                    )
-                    .await?
-                    .opt_int(0)?
-                    .is_some_and(|until| until > at_ms);
-                let recent = tx
-                    .query_one(
-                        "SELECT COUNT(*) FROM lookout_sends WHERE target = ? AND at_ms > ?",
-                        params![&key, at_ms - budget.per_ms],
-                    )
-                    .await?
-                    .int(0)?;
-                if paused || usize::try_from(recent).unwrap_or(usize::MAX) >= budget.count {
-                    return Ok(false);
-                }
-                tx.execute(
-                    "INSERT INTO lookout_sends (channel, target, at_ms) VALUES (?, ?, ?)",
-                    params![&channel, &key, at_ms],
-                )
+            inner
+                .lock_row(tx, "lookout_targets", "target", &key)
                 .await?;
-                Ok(true)
-            })
+            let paused = tx
+                .query_one(
+                    "SELECT paused_until_ms FROM lookout_targets WHERE target = ?",
+                    params![&key],
+                )
+                .await?
+                .opt_int(0)?
+                .is_some_and(|until| until > at_ms);
+            let recent = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM lookout_sends WHERE target = ? AND at_ms > ?",
+                    params![&key, at_ms - budget.per_ms],
+                )
+                .await?
+                .int(0)?;
+            if paused || usize::try_from(recent).unwrap_or(usize::MAX) >= budget.count {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO lookout_sends (channel, target, at_ms) VALUES (?, ?, ?)",
+                params![&channel, &key, at_ms],
+            )
+            .await?;
+            Ok(true)
+        })
     }
 
     async fn target_state(
@@ -606,7 +629,7 @@ impl Store for Shared {
     ) -> Result<TargetState, Error> {
         let key = target_key(&target);
         in_tx!(&self.inner, "read a target's budget", |tx| {
-                let sends = tx
+            let sends = tx
                     .query(
                         "SELECT at_ms FROM lookout_sends WHERE target = ? AND at_ms >= ? ORDER BY at_ms",
                         params![&key, since_ms],
@@ -615,7 +638,7 @@ impl Store for Shared {
                     .iter()
                     .map(|r| r.int(0))
                     .collect::<Result<_, _>>()?;
-                let paused_until_ms = tx
+            let paused_until_ms = tx
                     .query_opt(
                         "SELECT paused_until_ms FROM lookout_targets WHERE target = ? AND paused_until_ms > ?",
                         params![&key, now_ms],
@@ -623,25 +646,27 @@ impl Store for Shared {
                     .await?
                     .map(|r| r.int(0))
                     .transpose()?;
-                Ok(TargetState {
-                    sends,
-                    paused_until_ms,
-                })
+            Ok(TargetState {
+                sends,
+                paused_until_ms,
             })
+        })
     }
 
     async fn pause(&self, target: String, until_ms: i64) -> Result<(), Error> {
         let inner = &*self.inner;
         let key = target_key(&target);
         in_tx!(inner, "pause a target", |tx| {
-                inner.lock_row(tx, "lookout_targets", "target", &key).await?;
-                tx.execute(
+            inner
+                .lock_row(tx, "lookout_targets", "target", &key)
+                .await?;
+            tx.execute(
                     "UPDATE lookout_targets SET paused_until_ms = ? WHERE target = ? AND (paused_until_ms IS NULL OR paused_until_ms < ?)",
                     params![until_ms, &key, until_ms],
                 )
                 .await
                 .map(drop)
-            })
+        })
     }
 
     async fn open_digest(
@@ -654,30 +679,34 @@ impl Store for Shared {
         let inner = &*self.inner;
         let until = inner.lease_until(now_ms);
         in_tx!(inner, "store a digest", |tx| {
-                let id = tx
+            let id = tx
                     .insert(
                         "INSERT INTO lookout_digests (channel, messages, sent_parts, attempts, next_attempt_at_ms, created_at_ms, leased_by, leased_until_ms)
                          VALUES (?, ?, '', 0, ?, ?, ?, ?)",
                         params![&channel, &messages, now_ms, now_ms, &inner.holder, until],
                     )
                     .await?;
-                for row in &rows {
-                    tx.execute(
+            for row in &rows {
+                tx.execute(
                         "UPDATE lookout_deliveries SET digest_id = ?, updated_at_ms = ?, leased_by = NULL, leased_until_ms = NULL
                          WHERE id = ? AND state = 'pending' AND digest_id IS NULL",
                         params![id, now_ms, *row],
                     )
                     .await?;
-                }
-                Ok(id)
-            })
+            }
+            Ok(id)
+        })
     }
 
-    async fn open_digest_of(&self, channel: &str, now_ms: i64) -> Result<Option<StoredDigest>, Error> {
+    async fn open_digest_of(
+        &self,
+        channel: &str,
+        now_ms: i64,
+    ) -> Result<Option<StoredDigest>, Error> {
         let inner = &*self.inner;
         let until = inner.lease_until(now_ms);
         in_tx!(inner, "claim a digest", |tx| {
-                let Some(r) = tx
+            let Some(r) = tx
                     .query_opt(
                         &format!(
                             "SELECT d.id, d.channel, d.messages, d.sent_parts, d.attempts, d.next_attempt_at_ms
@@ -690,21 +719,21 @@ impl Store for Shared {
                 else {
                     return Ok(None);
                 };
-                let mut digest = StoredDigest {
-                    id: r.int(0)?,
-                    channel: r.text(1)?,
-                    messages: r.text(2)?,
-                    sent_parts: split_parts(&r.text(3)?),
-                    attempts: r.int(4)?,
-                    next_attempt_at_ms: r.int(5)?,
-                    rows: Vec::new(),
-                };
-                tx.execute(
-                    "UPDATE lookout_digests SET leased_by = ?, leased_until_ms = ? WHERE id = ?",
-                    params![&inner.holder, until, digest.id],
-                )
-                .await?;
-                digest.rows = tx
+            let mut digest = StoredDigest {
+                id: r.int(0)?,
+                channel: r.text(1)?,
+                messages: r.text(2)?,
+                sent_parts: split_parts(&r.text(3)?),
+                attempts: r.int(4)?,
+                next_attempt_at_ms: r.int(5)?,
+                rows: Vec::new(),
+            };
+            tx.execute(
+                "UPDATE lookout_digests SET leased_by = ?, leased_until_ms = ? WHERE id = ?",
+                params![&inner.holder, until, digest.id],
+            )
+            .await?;
+            digest.rows = tx
                     .query(
                         "SELECT d.id, n.received_at_ms FROM lookout_deliveries d JOIN lookout_notifications n ON n.id = d.notification_id
                          WHERE d.digest_id = ? AND d.state = 'pending' ORDER BY d.id",
@@ -714,8 +743,8 @@ impl Store for Shared {
                     .iter()
                     .map(|r| Ok((r.int(0)?, r.int(1)?)))
                     .collect::<Result<_, SqlError>>()?;
-                Ok(Some(digest))
-            })
+            Ok(Some(digest))
+        })
     }
 
     async fn digest_part_sent(&self, id: i64, key: String) -> Result<(), Error> {
@@ -737,24 +766,24 @@ impl Store for Shared {
         now_ms: i64,
     ) -> Result<(), Error> {
         in_tx!(&self.inner, "retry a digest later", |tx| {
-                tx.execute(
+            tx.execute(
                     "UPDATE lookout_digests SET next_attempt_at_ms = ?, last_error = ?, attempts = attempts + ? WHERE id = ?",
                     params![next_at_ms, &error, attempted, id],
                 )
                 .await?;
-                tx.execute(
+            tx.execute(
                     "UPDATE lookout_deliveries SET next_attempt_at_ms = ?, last_error = ?, attempts = attempts + ?, updated_at_ms = ?
                      WHERE digest_id = ? AND state = 'pending'",
                     params![next_at_ms, &error, attempted, now_ms, id],
                 )
                 .await
                 .map(drop)
-            })
+        })
     }
 
     async fn close_digest(&self, id: i64, dead: Option<String>, now_ms: i64) -> Result<(), Error> {
         in_tx!(&self.inner, "close a digest", |tx| {
-                match &dead {
+            match &dead {
                     None => tx.execute(
                         "UPDATE lookout_deliveries SET state = 'delivered', delivered_at_ms = ?, updated_at_ms = ?, last_error = NULL
                          WHERE digest_id = ? AND state = 'pending'",
@@ -768,24 +797,24 @@ impl Store for Shared {
                     )
                     .await?,
                 };
-                tx.execute("DELETE FROM lookout_digests WHERE id = ?", params![id])
-                    .await
-                    .map(drop)
-            })
+            tx.execute("DELETE FROM lookout_digests WHERE id = ?", params![id])
+                .await
+                .map(drop)
+        })
     }
 
     async fn dissolve_digest(&self, id: i64, too_long: bool, now_ms: i64) -> Result<(), Error> {
         in_tx!(&self.inner, "dissolve a digest", |tx| {
-                tx.execute(
+            tx.execute(
                     "UPDATE lookout_deliveries SET digest_id = NULL, too_long = CASE WHEN ? = 1 THEN 1 ELSE too_long END, updated_at_ms = ?
                      WHERE digest_id = ?",
                     params![too_long, now_ms, id],
                 )
                 .await?;
-                tx.execute("DELETE FROM lookout_digests WHERE id = ?", params![id])
-                    .await
-                    .map(drop)
-            })
+            tx.execute("DELETE FROM lookout_digests WHERE id = ?", params![id])
+                .await
+                .map(drop)
+        })
     }
 
     async fn prune(
@@ -801,7 +830,7 @@ impl Store for Shared {
         let mut removed = 0;
         loop {
             let (batch_removed, notifications) = in_tx!(&self.inner, "prune old rows", |tx| {
-                    let ids: Vec<i64> = tx
+                let ids: Vec<i64> = tx
                         .query(
                             &format!("SELECT DISTINCT notification_id FROM lookout_deliveries WHERE {OLD} LIMIT ?"),
                             params![delivered_before, dead_before, BATCH],
@@ -810,24 +839,26 @@ impl Store for Shared {
                         .iter()
                         .map(|r| r.int(0))
                         .collect::<Result<_, _>>()?;
-                    let mut removed = 0;
-                    for &id in &ids {
-                        removed += tx
-                            .execute(
-                                &format!("DELETE FROM lookout_deliveries WHERE notification_id = ? AND {OLD}"),
-                                params![id, delivered_before, dead_before],
-                            )
-                            .await?;
-                        removed += tx
+                let mut removed = 0;
+                for &id in &ids {
+                    removed += tx
+                        .execute(
+                            &format!(
+                                "DELETE FROM lookout_deliveries WHERE notification_id = ? AND {OLD}"
+                            ),
+                            params![id, delivered_before, dead_before],
+                        )
+                        .await?;
+                    removed += tx
                             .execute(
                                 "DELETE FROM lookout_notifications WHERE id = ?
                                  AND NOT EXISTS (SELECT 1 FROM lookout_deliveries d WHERE d.notification_id = ?)",
                                 params![id, id],
                             )
                             .await?;
-                    }
-                    Ok((removed, ids.len()))
-                })?;
+                }
+                Ok((removed, ids.len()))
+            })?;
             removed += usize::try_from(batch_removed).unwrap_or(usize::MAX);
             if i64::try_from(notifications).unwrap_or(i64::MAX) < BATCH {
                 break;
@@ -835,28 +866,32 @@ impl Store for Shared {
         }
         // Keys past every window, sends past every rate window, pauses that ended.
         in_tx!(&self.inner, "prune dedupe keys and sends", |tx| {
-                tx.execute(
-                    "DELETE FROM lookout_dedupe WHERE received_at_ms < ?",
-                    params![delivered_before],
-                )
-                .await?;
-                tx.execute(
-                    "DELETE FROM lookout_sends WHERE at_ms < ?",
-                    params![now_ms - SENDS_KEPT_MS],
-                )
-                .await?;
-                tx.execute(
-                    "UPDATE lookout_targets SET paused_until_ms = NULL WHERE paused_until_ms < ?",
-                    params![now_ms],
-                )
-                .await
-                .map(drop)
-            })?;
+            tx.execute(
+                "DELETE FROM lookout_dedupe WHERE received_at_ms < ?",
+                params![delivered_before],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM lookout_sends WHERE at_ms < ?",
+                params![now_ms - SENDS_KEPT_MS],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE lookout_targets SET paused_until_ms = NULL WHERE paused_until_ms < ?",
+                params![now_ms],
+            )
+            .await
+            .map(drop)
+        })?;
         Ok(removed)
     }
 
     /// A shared outbox has no size bound (`relay.retention.max_bytes` is SQLite's).
-    async fn prune_to_size(&self, _max_bytes: u64, _dedupe_since_ms: i64) -> Result<SizePrune, Error> {
+    async fn prune_to_size(
+        &self,
+        _max_bytes: u64,
+        _dedupe_since_ms: i64,
+    ) -> Result<SizePrune, Error> {
         let used_bytes = self.storage().await?.used_bytes;
         Ok(SizePrune {
             used_bytes,
@@ -872,7 +907,10 @@ impl Store for Shared {
             "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED)
              FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'lookout\\_%'",
         );
-        let bytes = in_tx!(&self.inner, "measure the outbox", |tx| tx.query_one(sql, &[]).await?.int(0))?;
+        let bytes = in_tx!(&self.inner, "measure the outbox", |tx| tx
+            .query_one(sql, &[])
+            .await?
+            .int(0))?;
         let bytes = u64::try_from(bytes).unwrap_or(0);
         Ok(Storage {
             used_bytes: bytes,
@@ -882,13 +920,13 @@ impl Store for Shared {
 
     async fn stats(&self) -> Result<Vec<ChannelStats>, Error> {
         let rows = in_tx!(&self.inner, "count deliveries", |tx| {
-                tx.query(
-                    "SELECT channel, state, COUNT(*), MIN(created_at_ms) FROM lookout_deliveries
+            tx.query(
+                "SELECT channel, state, COUNT(*), MIN(created_at_ms) FROM lookout_deliveries
                      WHERE state IN ('pending', 'dead') GROUP BY channel, state ORDER BY channel",
-                    &[],
-                )
-                .await
-            })?;
+                &[],
+            )
+            .await
+        })?;
         let mut stats: Vec<ChannelStats> = Vec::new();
         for r in rows {
             let read = || -> Result<(String, String, i64, Option<i64>), SqlError> {
@@ -918,40 +956,43 @@ impl Store for Shared {
         let select = "SELECT d.id, d.channel, n.receiver, d.state, d.attempts, d.last_error, d.created_at_ms, d.updated_at_ms, d.summary
              FROM lookout_deliveries d JOIN lookout_notifications n ON n.id = d.notification_id";
         in_tx!(&self.inner, "read the latest rows", |tx| {
-                let rows = match state {
-                    Some(state) => {
-                        tx.query(
-                            &format!("{select} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?"),
-                            params![state, limit],
-                        )
-                        .await?
-                    }
-                    None => {
-                        tx.query(&format!("{select} ORDER BY d.id DESC LIMIT ?"), params![limit])
-                            .await?
-                    }
-                };
-                rows.iter()
-                    .map(|r| {
-                        Ok(Row {
-                            id: r.int(0)?,
-                            channel: r.text(1)?,
-                            receiver: r.text(2)?,
-                            state: r.text(3)?,
-                            attempts: r.int(4)?,
-                            last_error: r.opt_text(5)?,
-                            received_at_ms: r.int(6)?,
-                            updated_at_ms: r.int(7)?,
-                            summary: r.text(8)?,
-                        })
+            let rows = match state {
+                Some(state) => {
+                    tx.query(
+                        &format!("{select} WHERE d.state = ? ORDER BY d.id DESC LIMIT ?"),
+                        params![state, limit],
+                    )
+                    .await?
+                }
+                None => {
+                    tx.query(
+                        &format!("{select} ORDER BY d.id DESC LIMIT ?"),
+                        params![limit],
+                    )
+                    .await?
+                }
+            };
+            rows.iter()
+                .map(|r| {
+                    Ok(Row {
+                        id: r.int(0)?,
+                        channel: r.text(1)?,
+                        receiver: r.text(2)?,
+                        state: r.text(3)?,
+                        attempts: r.int(4)?,
+                        last_error: r.opt_text(5)?,
+                        received_at_ms: r.int(6)?,
+                        updated_at_ms: r.int(7)?,
+                        summary: r.text(8)?,
                     })
-                    .collect()
-            })
+                })
+                .collect()
+        })
     }
 
     async fn open_incidents(&self) -> Result<Vec<OpenIncident>, Error> {
         in_tx!(&self.inner, "read open incidents", |tx| {
-                tx.query(
+            tx.query(
                     "SELECT id, receiver, summary, state, acked_by, acked_at_ms, steps_done, opened_at_ms
                      FROM lookout_incidents WHERE state <> 'resolved' ORDER BY id",
                     &[],
@@ -971,12 +1012,12 @@ impl Store for Shared {
                     })
                 })
                 .collect()
-            })
+        })
     }
 
     async fn incident(&self, id: i64) -> Result<Option<IncidentPage>, Error> {
         in_tx!(&self.inner, "read an incident", |tx| {
-                let Some(r) = tx
+            let Some(r) = tx
                     .query_opt(
                         "SELECT i.id, i.receiver, i.summary, i.state, i.opened_at_ms, i.resolved_at_ms,
                                 i.acked_at_ms, i.acked_by, COALESCE(n.payload, '')
@@ -988,19 +1029,19 @@ impl Store for Shared {
                 else {
                     return Ok(None);
                 };
-                let mut page = IncidentPage {
-                    id: r.int(0)?,
-                    receiver: r.text(1)?,
-                    summary: r.text(2)?,
-                    state: r.text(3)?,
-                    opened_at_ms: r.int(4)?,
-                    resolved_at_ms: r.opt_int(5)?,
-                    acked_at_ms: r.opt_int(6)?,
-                    acked_by: r.opt_text(7)?,
-                    escalations: Vec::new(),
-                    payload: r.text(8)?,
-                };
-                page.escalations = tx
+            let mut page = IncidentPage {
+                id: r.int(0)?,
+                receiver: r.text(1)?,
+                summary: r.text(2)?,
+                state: r.text(3)?,
+                opened_at_ms: r.int(4)?,
+                resolved_at_ms: r.opt_int(5)?,
+                acked_at_ms: r.opt_int(6)?,
+                acked_by: r.opt_text(7)?,
+                escalations: Vec::new(),
+                payload: r.text(8)?,
+            };
+            page.escalations = tx
                     .query(
                         "SELECT step, at_ms FROM lookout_escalations WHERE incident_id = ? ORDER BY step",
                         params![id],
@@ -1009,8 +1050,8 @@ impl Store for Shared {
                     .iter()
                     .map(|r| Ok((usize::try_from(r.int(0)?).unwrap_or(0), r.int(1)?)))
                     .collect::<Result<_, SqlError>>()?;
-                Ok(Some(page))
-            })
+            Ok(Some(page))
+        })
     }
 
     async fn fire_step(
@@ -1022,22 +1063,22 @@ impl Store for Shared {
     ) -> Result<bool, Error> {
         let step = i64::try_from(step).unwrap_or(i64::MAX - 1);
         in_tx!(&self.inner, "fire an escalation step", |tx| {
-                let advanced = tx
-                    .execute(
-                        "UPDATE lookout_incidents SET steps_done = ?, updated_at_ms = ?
+            let advanced = tx
+                .execute(
+                    "UPDATE lookout_incidents SET steps_done = ?, updated_at_ms = ?
                          WHERE id = ? AND state = 'firing' AND steps_done = ?",
-                        params![step + 1, now_ms, id, step],
-                    )
-                    .await?;
-                if advanced == 0 {
-                    return Ok(false);
-                }
-                tx.execute(
-                    "INSERT INTO lookout_escalations (incident_id, step, at_ms) VALUES (?, ?, ?)",
-                    params![id, step, now_ms],
+                    params![step + 1, now_ms, id, step],
                 )
                 .await?;
-                let r = tx
+            if advanced == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO lookout_escalations (incident_id, step, at_ms) VALUES (?, ?, ?)",
+                params![id, step, now_ms],
+            )
+            .await?;
+            let r = tx
                     .query_one(
                         "SELECT i.notification_id, i.incident, i.summary,
                                 (SELECT COUNT(*) FROM lookout_notifications n WHERE n.id = i.notification_id AND n.payload <> '')
@@ -1045,10 +1086,10 @@ impl Store for Shared {
                         params![id],
                     )
                     .await?;
-                let (notification_id, incident, summary) = (r.int(0)?, r.text(1)?, r.text(2)?);
-                if r.int(3)? > 0 {
-                    for channel in &channels {
-                        tx.execute(
+            let (notification_id, incident, summary) = (r.int(0)?, r.text(1)?, r.text(2)?);
+            if r.int(3)? > 0 {
+                for channel in &channels {
+                    tx.execute(
                             "INSERT INTO lookout_deliveries (notification_id, channel, state, attempts, next_attempt_at_ms, sent_parts, too_long, created_at_ms, updated_at_ms, summary, incident)
                              VALUES (?, ?, 'pending', 0, ?, '', 0, ?, ?, ?, ?)",
                             params![
@@ -1062,17 +1103,20 @@ impl Store for Shared {
                             ],
                         )
                         .await?;
-                    }
-                } else {
-                    tracing::warn!(incident = id, "escalation step has no notification left to send (retention dropped it)");
                 }
-                Ok(true)
-            })
+            } else {
+                tracing::warn!(
+                    incident = id,
+                    "escalation step has no notification left to send (retention dropped it)"
+                );
+            }
+            Ok(true)
+        })
     }
 
     async fn ack(&self, id: i64, by: Option<String>, now_ms: i64) -> Result<Acked, Error> {
         in_tx!(&self.inner, "acknowledge", |tx| {
-                let Some(r) = tx
+            let Some(r) = tx
                     .query_opt(
                         "SELECT state, acked_by, acked_at_ms FROM lookout_incidents WHERE id = ? FOR UPDATE",
                         params![id],
@@ -1081,27 +1125,27 @@ impl Store for Shared {
                 else {
                     return Ok(Acked::Unknown);
                 };
-                Ok(match r.text(0)?.as_str() {
-                    "resolved" => Acked::Resolved,
-                    "acked" => Acked::Already {
-                        by: r.opt_text(1)?,
-                        at_ms: r.opt_int(2)?,
-                    },
-                    _ => {
-                        tx.execute(
+            Ok(match r.text(0)?.as_str() {
+                "resolved" => Acked::Resolved,
+                "acked" => Acked::Already {
+                    by: r.opt_text(1)?,
+                    at_ms: r.opt_int(2)?,
+                },
+                _ => {
+                    tx.execute(
                             "UPDATE lookout_incidents SET state = 'acked', acked_at_ms = ?, acked_by = ?, updated_at_ms = ? WHERE id = ?",
                             params![now_ms, by.clone(), now_ms, id],
                         )
                         .await?;
-                        Acked::Now
-                    }
-                })
+                    Acked::Now
+                }
             })
+        })
     }
 
     async fn prune_incidents(&self, before_ms: i64) -> Result<usize, Error> {
         in_tx!(&self.inner, "prune incidents", |tx| {
-                let ids: Vec<Value> = tx
+            let ids: Vec<Value> = tx
                     .query(
                         "SELECT id FROM lookout_incidents WHERE state = 'resolved' AND updated_at_ms < ? LIMIT 1000",
                         params![before_ms],
@@ -1110,46 +1154,58 @@ impl Store for Shared {
                     .iter()
                     .map(|r| r.int(0).map(Value::from))
                     .collect::<Result<_, _>>()?;
-                if ids.is_empty() {
-                    return Ok(0);
-                }
-                let list = placeholders(ids.len());
-                tx.execute(&format!("DELETE FROM lookout_escalations WHERE incident_id IN ({list})"), &ids)
-                    .await?;
-                let removed = tx
-                    .execute(&format!("DELETE FROM lookout_incidents WHERE id IN ({list})"), &ids)
-                    .await?;
-                Ok(usize::try_from(removed).unwrap_or(usize::MAX))
-            })
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let list = placeholders(ids.len());
+            tx.execute(
+                &format!("DELETE FROM lookout_escalations WHERE incident_id IN ({list})"),
+                &ids,
+            )
+            .await?;
+            let removed = tx
+                .execute(
+                    &format!("DELETE FROM lookout_incidents WHERE id IN ({list})"),
+                    &ids,
+                )
+                .await?;
+            Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+        })
     }
 
     async fn redrive(&self, which: Redrive, now_ms: i64) -> Result<Redriven, Error> {
         in_tx!(&self.inner, "redrive dead letters", |tx| {
-                let select = "SELECT d.id, d.channel, CASE WHEN n.payload <> '' THEN 1 ELSE 0 END
+            let select = "SELECT d.id, d.channel, CASE WHEN n.payload <> '' THEN 1 ELSE 0 END
                      FROM lookout_deliveries d JOIN lookout_notifications n ON n.id = d.notification_id
                      WHERE d.state = 'dead' AND ";
-                let mut candidates = Vec::new();
-                match &which {
-                    Redrive::Channel(channel) => {
+            let mut candidates = Vec::new();
+            match &which {
+                Redrive::Channel(channel) => {
+                    candidates.extend(
+                        tx.query(
+                            &format!("{select} d.channel = ? ORDER BY d.id"),
+                            params![channel],
+                        )
+                        .await?,
+                    );
+                }
+                Redrive::Ids(ids) => {
+                    for id in ids {
                         candidates.extend(
-                            tx.query(&format!("{select} d.channel = ? ORDER BY d.id"), params![channel])
+                            tx.query(&format!("{select} d.id = ?"), params![*id])
                                 .await?,
                         );
                     }
-                    Redrive::Ids(ids) => {
-                        for id in ids {
-                            candidates.extend(tx.query(&format!("{select} d.id = ?"), params![*id]).await?);
-                        }
-                    }
                 }
-                let mut done = Redriven::default();
-                for r in candidates {
-                    let (id, channel, has_payload) = (r.int(0)?, r.text(1)?, r.int(2)? != 0);
-                    if !has_payload {
-                        done.skipped += 1;
-                        continue;
-                    }
-                    let revived = tx
+            }
+            let mut done = Redriven::default();
+            for r in candidates {
+                let (id, channel, has_payload) = (r.int(0)?, r.text(1)?, r.int(2)? != 0);
+                if !has_payload {
+                    done.skipped += 1;
+                    continue;
+                }
+                let revived = tx
                         .execute(
                             "UPDATE lookout_deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?,
                                  last_error = NULL, digest_id = NULL, updated_at_ms = ?, leased_by = NULL, leased_until_ms = NULL
@@ -1157,12 +1213,12 @@ impl Store for Shared {
                             params![now_ms, now_ms, id],
                         )
                         .await?;
-                    if revived == 1 {
-                        *done.channels.entry(channel).or_default() += 1;
-                    }
+                if revived == 1 {
+                    *done.channels.entry(channel).or_default() += 1;
                 }
-                Ok(done)
-            })
+            }
+            Ok(done)
+        })
     }
 
     async fn keep_secret(&self, name: &str, fresh: String) -> Result<String, Error> {
@@ -1171,27 +1227,30 @@ impl Store for Shared {
             "INSERT IGNORE INTO lookout_secrets (name, value) VALUES (?, ?)",
         );
         in_tx!(&self.inner, "keep a secret", |tx| {
-                tx.execute(insert, params![name, &fresh]).await?;
-                tx.query_one("SELECT value FROM lookout_secrets WHERE name = ?", params![name])
-                    .await?
-                    .text(0)
-            })
+            tx.execute(insert, params![name, &fresh]).await?;
+            tx.query_one(
+                "SELECT value FROM lookout_secrets WHERE name = ?",
+                params![name],
+            )
+            .await?
+            .text(0)
+        })
     }
 
     async fn release(&self) {
         let holder = self.inner.holder.clone();
         let released = in_tx!(&self.inner, "release leases", |tx| {
-                tx.execute(
+            tx.execute(
                     "UPDATE lookout_deliveries SET leased_by = NULL, leased_until_ms = NULL WHERE leased_by = ?",
                     params![&holder],
                 )
                 .await?;
-                tx.execute(
+            tx.execute(
                     "UPDATE lookout_digests SET leased_by = NULL, leased_until_ms = NULL WHERE leased_by = ?",
                     params![&holder],
                 )
                 .await
-            });
+        });
         if let Err(error) = released {
             tracing::warn!(%error, "cannot release outbox leases; other replicas take over when they end");
         }

@@ -26,11 +26,6 @@ pub(super) const SCHEMA_VERSION: i64 = 4;
 /// Sends older than this are forgotten (no rate window is longer).
 const SENDS_KEPT_MS: i64 = 3_600_000;
 
-
-
-
-
-
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum Op {
@@ -248,7 +243,11 @@ impl Sqlite {
 
     /// When the next delivery [`Self::due_batch`] would return becomes due, if any
     /// (none is due at `now_ms` when this is asked).
-    pub(super) async fn next_due_ms(&self, channel: &str, now_ms: i64) -> Result<Option<i64>, Error> {
+    pub(super) async fn next_due_ms(
+        &self,
+        channel: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
             conn.query_row(
@@ -312,7 +311,12 @@ impl Sqlite {
     }
 
     /// Moves deliveries to the dead letters with `error`.
-    pub(super) async fn dead(&self, ids: Vec<i64>, error: String, now_ms: i64) -> Result<(), Error> {
+    pub(super) async fn dead(
+        &self,
+        ids: Vec<i64>,
+        error: String,
+        now_ms: i64,
+    ) -> Result<(), Error> {
         self.run(move |conn| {
             update_each(
                 conn,
@@ -336,7 +340,9 @@ impl Sqlite {
     ) -> Result<bool, Error> {
         self.run(move |conn| {
             let paused: bool = conn
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM pauses WHERE target = ?1 AND until_ms > ?2)")?
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM pauses WHERE target = ?1 AND until_ms > ?2)",
+                )?
                 .query_row(params![target, at_ms], |r| r.get(0))?;
             let recent: i64 = conn
                 .prepare_cached("SELECT COUNT(*) FROM sends WHERE target = ?1 AND at_ms > ?2")?
@@ -555,8 +561,6 @@ impl Sqlite {
     }
 }
 
-
-
 /// One batch of [`Self::prune_to_size`]: the next cursor, or `None` when no candidate
 /// is left after `after`.
 struct PruneBatch {
@@ -692,13 +696,11 @@ fn update_each(
     tx.commit()
 }
 
-
 /// [`summary`] of a stored payload (schema version 1 rows, which had none).
 fn summarize_payload(payload: &str) -> String {
     Notification::parse(payload.as_bytes())
         .map_or_else(|_| "(unreadable payload)".to_owned(), |n| summary(&n))
 }
-
 
 /// Creates or upgrades the schema to [`SCHEMA_VERSION`].
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
@@ -1054,7 +1056,11 @@ impl Store for Sqlite {
         Sqlite::open_digest(self, channel, rows, messages, now_ms).await
     }
 
-    async fn open_digest_of(&self, channel: &str, _now_ms: i64) -> Result<Option<StoredDigest>, Error> {
+    async fn open_digest_of(
+        &self,
+        channel: &str,
+        _now_ms: i64,
+    ) -> Result<Option<StoredDigest>, Error> {
         Sqlite::open_digest_of(self, channel).await
     }
 
@@ -1081,11 +1087,20 @@ impl Store for Sqlite {
         Sqlite::dissolve_digest(self, id, too_long, now_ms).await
     }
 
-    async fn prune(&self, now_ms: i64, keep_delivered_ms: i64, keep_dead_ms: i64) -> Result<usize, Error> {
+    async fn prune(
+        &self,
+        now_ms: i64,
+        keep_delivered_ms: i64,
+        keep_dead_ms: i64,
+    ) -> Result<usize, Error> {
         Sqlite::prune(self, now_ms, keep_delivered_ms, keep_dead_ms).await
     }
 
-    async fn prune_to_size(&self, max_bytes: u64, dedupe_since_ms: i64) -> Result<SizePrune, Error> {
+    async fn prune_to_size(
+        &self,
+        max_bytes: u64,
+        dedupe_since_ms: i64,
+    ) -> Result<SizePrune, Error> {
         Sqlite::prune_to_size(self, max_bytes, dedupe_since_ms).await
     }
 
@@ -1109,7 +1124,13 @@ impl Store for Sqlite {
         Sqlite::incident(self, id).await
     }
 
-    async fn fire_step(&self, id: i64, step: usize, channels: Vec<String>, now_ms: i64) -> Result<bool, Error> {
+    async fn fire_step(
+        &self,
+        id: i64,
+        step: usize,
+        channels: Vec<String>,
+        now_ms: i64,
+    ) -> Result<bool, Error> {
         Sqlite::fire_step(self, id, step, channels, now_ms).await
     }
 
@@ -1126,7 +1147,10 @@ impl Store for Sqlite {
     }
 
     async fn keep_secret(&self, name: &str, fresh: String) -> Result<String, Error> {
-        let (dir, name) = (self.path.parent().map(Path::to_owned).unwrap_or_default(), name.to_owned());
+        let (dir, name) = (
+            self.path.parent().map(Path::to_owned).unwrap_or_default(),
+            name.to_owned(),
+        );
         tokio::task::spawn_blocking(move || keep_secret_file(&dir, &name, &fresh))
             .await
             .map_err(|error| Error::Sqlite(format!("secret reader: {error}")))?

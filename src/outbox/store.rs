@@ -17,8 +17,8 @@ use async_trait::async_trait;
 
 use super::Error;
 use super::model::{
-    Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident,
-    Redrive, Redriven, Row, SizePrune, Storage, StoredDigest,
+    Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident, Redrive,
+    Redriven, Row, SizePrune, Storage, StoredDigest,
 };
 use crate::config::OutboxLocation;
 
@@ -60,8 +60,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Claims the oldest deliveries of `channel` that may go out alone at `now_ms`: due,
     /// not in a digest, not claimed by another replica, and with no earlier delivery of
     /// their incident pending (a resolved message never overtakes its firing one).
-    async fn due(&self, channel: &str, now_ms: i64, limit: usize)
-    -> Result<Vec<Delivery>, Error>;
+    async fn due(&self, channel: &str, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, Error>;
 
     /// Claims the due deliveries of `channel` a digest may fold together, after delivery
     /// `after_id`: those whose earlier deliveries of the same incident are due too.
@@ -135,8 +134,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Claims the oldest open digest of `channel` that nobody holds (left by a failure,
     /// a crash or a replica that died), if any.
-    async fn open_digest_of(&self, channel: &str, now_ms: i64)
-    -> Result<Option<StoredDigest>, Error>;
+    async fn open_digest_of(
+        &self,
+        channel: &str,
+        now_ms: i64,
+    ) -> Result<Option<StoredDigest>, Error>;
 
     async fn digest_part_sent(&self, id: i64, key: String) -> Result<(), Error>;
 
@@ -151,8 +153,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), Error>;
 
     /// Closes a digest: its rows become `delivered`, or `dead` with `error`.
-    async fn close_digest(&self, id: i64, dead: Option<String>, now_ms: i64)
-    -> Result<(), Error>;
+    async fn close_digest(&self, id: i64, dead: Option<String>, now_ms: i64) -> Result<(), Error>;
 
     /// Gives a digest's rows back to the queue (digested again, at half size when
     /// `too_long`).

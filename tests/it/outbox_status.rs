@@ -386,7 +386,7 @@ fn retention_is_configured_with_positioned_errors() {
         (
             Duration::from_secs(7 * 86_400),
             Duration::from_secs(30 * 86_400),
-            256 * 1024 * 1024
+            Some(256 * 1024 * 1024)
         )
     );
     let config = parse_str(
@@ -396,7 +396,7 @@ fn retention_is_configured_with_positioned_errors() {
     );
     let config = config.map_err(|e| e.to_string());
     let retention = &config.as_ref().expect("valid retention").relay.retention;
-    assert_eq!(retention.max_bytes, 64 * 1024 * 1024);
+    assert_eq!(retention.max_bytes, Some(64 * 1024 * 1024));
     assert_eq!(retention.delivered, Duration::from_secs(2 * 86_400));
     let bad = "relay:
   dedupe_window: 1h

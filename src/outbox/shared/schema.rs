@@ -66,9 +66,15 @@ const V1: &[Table] = &[
             leased_by VARCHAR(128),
             leased_until_ms BIGINT",
         indexes: &[
-            ("lookout_deliveries_due", "channel, state, next_attempt_at_ms"),
+            (
+                "lookout_deliveries_due",
+                "channel, state, next_attempt_at_ms",
+            ),
             ("lookout_deliveries_notification", "notification_id"),
-            ("lookout_deliveries_incident", "channel, incident, state, id"),
+            (
+                "lookout_deliveries_incident",
+                "channel, incident, state, id",
+            ),
             ("lookout_deliveries_digest", "digest_id"),
             ("lookout_deliveries_state", "state, channel, created_at_ms"),
             ("lookout_deliveries_holder", "leased_by"),
@@ -153,13 +159,19 @@ fn create(dialect: Dialect, tables: &[Table]) -> Vec<String> {
     for table in tables {
         let columns = table
             .columns
-            .replace("{id}", dialect.pick("BIGSERIAL PRIMARY KEY", "BIGINT AUTO_INCREMENT PRIMARY KEY"))
+            .replace(
+                "{id}",
+                dialect.pick("BIGSERIAL PRIMARY KEY", "BIGINT AUTO_INCREMENT PRIMARY KEY"),
+            )
             .replace("{key}", "VARCHAR(255)")
             .replace("{text}", "TEXT")
             .replace("{long}", dialect.pick("TEXT", "LONGTEXT"));
         match dialect {
             Dialect::Postgres => {
-                statements.push(format!("CREATE TABLE IF NOT EXISTS {} ({columns})", table.name));
+                statements.push(format!(
+                    "CREATE TABLE IF NOT EXISTS {} ({columns})",
+                    table.name
+                ));
                 for (name, on) in table.indexes {
                     statements.push(format!(
                         "CREATE INDEX IF NOT EXISTS {name} ON {} ({on})",
@@ -219,7 +231,9 @@ pub(super) async fn migrate(conn: &mut Conn, dialect: Dialect) -> Result<(), Mig
                 .await
                 .is_err()
             {
-                tracing::warn!("cannot release the outbox schema lock; it ends with the connection");
+                tracing::warn!(
+                    "cannot release the outbox schema lock; it ends with the connection"
+                );
             }
             result
         }
@@ -263,8 +277,11 @@ async fn current(tx: &mut super::sql::Tx<'_>) -> Result<i64, SqlError> {
 
 async fn set_version(tx: &mut super::sql::Tx<'_>, found: i64) -> Result<(), SqlError> {
     if found == 0 {
-        tx.execute("INSERT INTO lookout_schema (version) VALUES (?)", params![VERSION])
-            .await?;
+        tx.execute(
+            "INSERT INTO lookout_schema (version) VALUES (?)",
+            params![VERSION],
+        )
+        .await?;
     } else {
         tx.execute("UPDATE lookout_schema SET version = ?", params![VERSION])
             .await?;
@@ -299,12 +316,22 @@ mod tests {
     #[test]
     fn each_engine_gets_its_types_and_indexes() {
         let pg = create(Dialect::Postgres, V1);
-        assert!(pg[0].starts_with("CREATE TABLE IF NOT EXISTS lookout_notifications (id BIGSERIAL PRIMARY KEY"));
-        assert!(pg.iter().any(|s| s == "CREATE INDEX IF NOT EXISTS lookout_sends_target ON lookout_sends (target, at_ms)"));
+        assert!(pg[0].starts_with(
+            "CREATE TABLE IF NOT EXISTS lookout_notifications (id BIGSERIAL PRIMARY KEY"
+        ));
+        assert!(pg.iter().any(|s| s
+            == "CREATE INDEX IF NOT EXISTS lookout_sends_target ON lookout_sends (target, at_ms)"));
         let my = create(Dialect::Mysql, V1);
         assert_eq!(my.len(), V1.len());
         assert!(my[0].contains("payload LONGTEXT NOT NULL"));
-        assert!(my.iter().any(|s| s.contains(", INDEX lookout_sends_target (target, at_ms)) ENGINE=InnoDB")));
+        assert!(
+            my.iter()
+                .any(|s| s.contains(", INDEX lookout_sends_target (target, at_ms)"))
+        );
+        assert!(
+            my.iter()
+                .all(|s| s.ends_with("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"))
+        );
         for statement in pg.iter().chain(&my) {
             assert!(!statement.contains('{'), "{statement}");
         }

@@ -185,7 +185,10 @@ impl ToSql for Value {
 }
 
 impl<'a> FromSql<'a> for Value {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(match *ty {
             Type::INT2 => Value::Int(i16::from_sql(ty, raw)?.into()),
             Type::INT4 => Value::Int(i32::from_sql(ty, raw)?.into()),
@@ -202,7 +205,13 @@ impl<'a> FromSql<'a> for Value {
     fn accepts(ty: &Type) -> bool {
         matches!(
             *ty,
-            Type::INT2 | Type::INT4 | Type::INT8 | Type::BOOL | Type::TEXT | Type::VARCHAR | Type::NAME
+            Type::INT2
+                | Type::INT4
+                | Type::INT8
+                | Type::BOOL
+                | Type::TEXT
+                | Type::VARCHAR
+                | Type::NAME
         )
     }
 }
@@ -417,7 +426,11 @@ impl Conn {
     }
 
     /// One row of `sql` outside a transaction.
-    pub(super) async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+    pub(super) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, SqlError> {
         match self {
             Conn::Postgres(client) => {
                 let statement = client.prepare_cached(&numbered(sql)).await?;
@@ -432,7 +445,8 @@ impl Conn {
         match self {
             Conn::Postgres(client) => Ok(Tx::Postgres(client.transaction().await?)),
             Conn::Mysql(conn) => Ok(Tx::Mysql(
-                conn.start_transaction(mysql_async::TxOpts::default()).await?,
+                conn.start_transaction(mysql_async::TxOpts::default())
+                    .await?,
             )),
         }
     }
@@ -475,7 +489,11 @@ pub(super) enum Tx<'a> {
 }
 
 impl Tx<'_> {
-    pub(super) async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+    pub(super) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, SqlError> {
         match self {
             Tx::Postgres(tx) => {
                 let statement = tx.prepare_cached(&numbered(sql)).await?;
@@ -487,7 +505,11 @@ impl Tx<'_> {
     }
 
     /// The first row, if any.
-    pub(super) async fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, SqlError> {
+    pub(super) async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<Row>, SqlError> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 

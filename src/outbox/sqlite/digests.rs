@@ -11,7 +11,6 @@ use rusqlite::{OptionalExtension as _, params};
 use super::{Error, Sqlite};
 use crate::outbox::model::StoredDigest;
 
-
 impl Sqlite {
     /// Stores a digest of `rows` (pending deliveries of `channel`) before it is sent.
     pub(super) async fn open_digest(
@@ -43,7 +42,10 @@ impl Sqlite {
     }
 
     /// The oldest open digest of `channel`, if any (after a crash or a failed part).
-    pub(super) async fn open_digest_of(&self, channel: &str) -> Result<Option<StoredDigest>, Error> {
+    pub(super) async fn open_digest_of(
+        &self,
+        channel: &str,
+    ) -> Result<Option<StoredDigest>, Error> {
         let channel = channel.to_owned();
         self.run(move |conn| {
             let digest = conn
@@ -150,7 +152,12 @@ impl Sqlite {
 
     /// Gives a digest's rows back to the queue (to be digested again, at half size when
     /// `too_long`).
-    pub(super) async fn dissolve_digest(&self, id: i64, too_long: bool, now_ms: i64) -> Result<(), Error> {
+    pub(super) async fn dissolve_digest(
+        &self,
+        id: i64,
+        too_long: bool,
+        now_ms: i64,
+    ) -> Result<(), Error> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             tx.execute(

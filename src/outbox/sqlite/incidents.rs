@@ -14,9 +14,6 @@ use rusqlite::{OptionalExtension as _, params};
 use super::{Error, NewNotification, Sqlite};
 use crate::outbox::model::{Acked, IncidentPage, OpenIncident};
 
-
-
-
 pub(super) fn migrate_v4(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
     tx.execute_batch(
         "ALTER TABLE notifications ADD COLUMN incident_id INTEGER;
@@ -211,7 +208,12 @@ impl Sqlite {
     }
 
     /// Acknowledges incident `id` if it is firing.
-    pub(super) async fn ack(&self, id: i64, by: Option<String>, now_ms: i64) -> Result<Acked, Error> {
+    pub(super) async fn ack(
+        &self,
+        id: i64,
+        by: Option<String>,
+        now_ms: i64,
+    ) -> Result<Acked, Error> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             let state: Option<(String, Option<String>, Option<i64>)> = tx

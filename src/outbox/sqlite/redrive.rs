@@ -9,8 +9,6 @@ use rusqlite::params;
 use super::{Error, Sqlite};
 use crate::outbox::model::{Redrive, Redriven};
 
-
-
 impl Sqlite {
     pub(super) async fn redrive(&self, which: Redrive, now_ms: i64) -> Result<Redriven, Error> {
         self.run(move |conn| {
