@@ -390,7 +390,7 @@ pub enum OutboxLocation {
     /// SQLite in `state_dir` (the default): one process.
     StateDir,
     /// A PostgreSQL or MySQL database that any number of replicas share.
-    Shared(SharedOutbox),
+    Shared(Box<SharedOutbox>),
 }
 
 /// A shared outbox: its database and how long a replica's claims outlive it.

@@ -76,7 +76,7 @@ impl Checker<'_> {
                 "a MySQL outbox checks certificates only with ssl-mode=verify-full",
             );
         }
-        OutboxLocation::Shared(SharedOutbox {
+        OutboxLocation::Shared(Box::new(SharedOutbox {
             database: Database {
                 kind,
                 url,
@@ -88,6 +88,6 @@ impl Checker<'_> {
                 collect_interval: Duration::from_secs(15),
             },
             lease,
-        })
+        }))
     }
 }

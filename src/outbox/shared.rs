@@ -118,7 +118,7 @@ impl Shared {
     pub(super) async fn open(config: &SharedOutbox) -> Result<Shared, Error> {
         let location = redact_url(&config.database.url);
         let failed = |error: SqlError| Error::Shared(format!("{location}: {error}"));
-        let pool = Pool::open(&config.database).map_err(failed)?;
+        let pool = Pool::open(&config.database).await.map_err(failed)?;
         let dialect = pool.dialect();
         {
             let mut conn = pool.conn().await.map_err(failed)?;

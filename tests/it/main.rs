@@ -29,6 +29,7 @@ mod kit_rules;
 mod metrics_promtool;
 mod mocks_conformance;
 mod module_graph;
+mod outbox_shared;
 mod outbox_status;
 mod packs;
 mod relay;

@@ -14,7 +14,7 @@ use super::sql::{Conn, Dialect, SqlError, params};
 pub(super) const VERSION: i64 = 1;
 
 /// An arbitrary constant naming the migration lock (PostgreSQL takes a number).
-const PG_LOCK: i64 = 0x6c6f_6f6b_6f75_74;
+const PG_LOCK: i64 = 0x006c_6f6f_6b6f_7574;
 const MYSQL_LOCK: &str = "lookout_outbox_schema";
 
 /// One table: columns with `{id}`, `{key}`, `{text}` and `{long}` for the types that
@@ -201,7 +201,7 @@ pub(super) async fn migrate(conn: &mut Conn, dialect: Dialect) -> Result<(), Mig
     match dialect {
         Dialect::Postgres => {
             let mut tx = conn.begin().await?;
-            tx.query("SELECT pg_advisory_xact_lock(?)", params![PG_LOCK])
+            tx.execute("SELECT pg_advisory_xact_lock(?)", params![PG_LOCK])
                 .await?;
             let found = current(&mut tx).await?;
             if found < VERSION {

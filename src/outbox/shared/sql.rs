@@ -313,10 +313,10 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub(super) fn open(db: &Database) -> Result<Pool, SqlError> {
+    pub(super) async fn open(db: &Database) -> Result<Pool, SqlError> {
         match db.kind {
             DatabaseKind::Postgres => open_postgres(db),
-            DatabaseKind::Mysql => open_mysql(db),
+            DatabaseKind::Mysql => open_mysql(db).await,
             DatabaseKind::Sqlite => Err(SqlError::new("SQLite is not a shared outbox")),
         }
     }
@@ -330,7 +330,9 @@ impl Pool {
 
     pub(super) async fn conn(&self) -> Result<Conn, SqlError> {
         match self {
-            Pool::Postgres(pool, timeouts) => Ok(Conn::Postgres(pool.timeout_get(timeouts).await?)),
+            Pool::Postgres(pool, timeouts) => {
+                Ok(Conn::Postgres(Box::new(pool.timeout_get(timeouts).await?)))
+            }
             Pool::Mysql(pool) => Ok(Conn::Mysql(pool.get_conn().await?)),
         }
     }
@@ -383,7 +385,9 @@ fn open_postgres(db: &Database) -> Result<Pool, SqlError> {
     Ok(Pool::Postgres(pool, timeouts))
 }
 
-fn open_mysql(db: &Database) -> Result<Pool, SqlError> {
+/// Under `ssl-mode=preferred` a server that offers no TLS gets plaintext, as the
+/// `mysql` client does: the first connection finds out.
+async fn open_mysql(db: &Database) -> Result<Pool, SqlError> {
     use mysql_async::{Opts, OptsBuilder, PoolConstraints, PoolOpts};
     let opts = Opts::from_url(&db.url)
         .map_err(|error| SqlError::new(format!("invalid MySQL URL: {error}")))?;
@@ -406,13 +410,31 @@ fn open_mysql(db: &Database) -> Result<Pool, SqlError> {
     if let Some(password) = &db.password {
         builder = builder.pass(Some(password.expose()));
     }
-    let builder = builder.ssl_opts(crate::exporter::sql::mysql::tls_opts(&db.tls));
-    Ok(Pool::Mysql(mysql_async::Pool::new(Opts::from(builder))))
+    let plain = Opts::from(builder.clone());
+    let opts = Opts::from(builder.ssl_opts(crate::exporter::sql::mysql::tls_opts(&db.tls)));
+    if db.tls.mode == SslMode::Prefer {
+        let probe = tokio::time::timeout(db.connect_timeout, mysql_async::Conn::new(opts.clone()))
+            .await
+            .map_err(|_| SqlError::new("timed out connecting"))?;
+        match probe {
+            Ok(conn) => drop(conn.disconnect().await),
+            Err(mysql_async::Error::Driver(
+                mysql_async::DriverError::NoClientSslFlagFromServer,
+            )) => {
+                tracing::info!(
+                    "the outbox's MySQL server offers no TLS; connecting in plaintext (ssl-mode=preferred)"
+                );
+                return Ok(Pool::Mysql(mysql_async::Pool::new(plain)));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(Pool::Mysql(mysql_async::Pool::new(opts)))
 }
 
 /// A connection taken from the pool.
 pub(super) enum Conn {
-    Postgres(deadpool_postgres::Object),
+    Postgres(Box<deadpool_postgres::Object>),
     Mysql(mysql_async::Conn),
 }
 
