@@ -34,6 +34,7 @@ mod outbox_status;
 mod packs;
 mod relay;
 mod relay_alertmanager;
+mod relay_ha;
 mod relay_memory;
 mod relay_targets;
 mod render_examples;

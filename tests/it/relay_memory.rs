@@ -85,7 +85,13 @@ fn drained(lookout: &Lookout) {
         let m = Exposition::parse(&body).expect("valid exposition");
         let samples = m.get("lookout_outbox_pending");
         let pending: f64 = samples.iter().map(|(_, value)| value).sum();
-        if pending == 0.0 && !samples.is_empty() {
+        // Every channel has a gauge from the start (at 0): drained means each also
+        // delivered something.
+        let delivered = samples.iter().all(|(labels, _)| {
+            m.value("lookout_delivery_latency_seconds_count", labels)
+                .is_some_and(|n| n >= 1.0)
+        });
+        if pending == 0.0 && !samples.is_empty() && delivered {
             Ok(())
         } else {
             Err(format!("{pending} pending\n{}", lookout.logs()))
