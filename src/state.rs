@@ -194,6 +194,22 @@ fn keep_start_only_settings(running: &Config, new: &mut Config, outbox_open: boo
         ));
         new.state_dir.clone_from(&running.state_dir);
     }
+    if outbox_open && new.relay.outbox != running.relay.outbox {
+        let describe = |location: &config::OutboxLocation| match location {
+            config::OutboxLocation::StateDir => "SQLite in state_dir".to_owned(),
+            config::OutboxLocation::Shared(shared) => format!(
+                "{} (lease {})",
+                crate::configfile::secret::redact_url(&shared.database.url),
+                humantime::format_duration(shared.lease)
+            ),
+        };
+        changes.push(format!(
+            "relay.outbox changed from {} to {}; the outbox stays where it is until a restart",
+            describe(&running.relay.outbox),
+            describe(&new.relay.outbox)
+        ));
+        new.relay.outbox.clone_from(&running.relay.outbox);
+    }
     changes
 }
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::channel::{Kind, TYPES};
-use crate::config::{Error, InboundAuth, Sources, parse_str};
+use crate::config::{
+    DatabaseKind, Error, InboundAuth, OutboxLocation, Sources, SslMode, parse_str,
+};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -772,4 +774,65 @@ fn aliases_cannot_expand_without_bound() {
     }
     let message = errors(&yaml);
     assert!(message.contains("expands to more than"), "{message}");
+}
+
+#[test]
+fn a_shared_outbox_is_a_server_url_with_its_own_keys() {
+    let table: &[(&str, &str)] = &[
+        (
+            "relay:\n  outbox: sqlite:///tmp/o.db\n",
+            "test.yaml:2:3: relay.outbox: unsupported outbox URL (expected postgres:// or mysql://",
+        ),
+        (
+            "relay:\n  outbox: postgres://u:secret@db/lookout\n",
+            "relay.outbox: the URL carries a password; move it to `outbox_password` or `outbox_password_file`",
+        ),
+        (
+            "relay:\n  lease: 10s\n",
+            "test.yaml:2:3: relay.lease: applies only to a shared outbox",
+        ),
+        (
+            "relay:\n  outbox_password: x\n",
+            "relay.outbox_password: applies only to a shared outbox",
+        ),
+        (
+            "relay:\n  outbox: postgres://u@db/lookout\n  lease: 0s\n",
+            "relay.lease:",
+        ),
+        (
+            "relay:\n  outbox: postgres://u@db/lookout\n  retention: { max_bytes: 1GiB }\n",
+            "relay.retention.max_bytes: bounds the SQLite outbox only",
+        ),
+        (
+            "relay:\n  outbox: mysql://u@db/lookout?ssl-mode=verify-ca\n  outbox_tls: { ca_file: /nonexistent/ca.pem }\n",
+            "relay.outbox_tls.ca_file: cannot read",
+        ),
+        (
+            "relay:\n  outbox: postgres://u@db/lookout?sslrootcert=/x\n",
+            "relay.outbox: `sslrootcert` is not used",
+        ),
+    ];
+    for (yaml, expected) in table {
+        let errors = errors(yaml);
+        assert!(
+            errors.contains(expected),
+            "{yaml}\nexpected {expected}\ngot {errors}"
+        );
+    }
+    let config = parse_str(
+        "test.yaml",
+        "relay:\n  outbox: mysql://lookout@db:3306/lookout?ssl-mode=disabled\n  outbox_password: pw\n  lease: 5s\n",
+        &sources(),
+    )
+    .unwrap();
+    let OutboxLocation::Shared(shared) = &config.relay.outbox else {
+        panic!("a shared outbox")
+    };
+    assert_eq!(shared.database.kind, DatabaseKind::Mysql);
+    assert_eq!(shared.database.url, "mysql://lookout@db:3306/lookout");
+    assert_eq!(shared.database.tls.mode, SslMode::Disable);
+    assert_eq!(shared.lease, Duration::from_secs(5));
+    assert_eq!(config.relay.retention.max_bytes, None, "no size bound");
+    let default = parse_str("test.yaml", "", &sources()).unwrap();
+    assert_eq!(default.relay.outbox, OutboxLocation::StateDir);
 }
