@@ -2,7 +2,7 @@
 # Offline validation of deploy/ with tools from PyPI, installed on first use into a venv
 # under target/ (no Docker engine or cluster needed):
 #
-#   deploy/validate.sh kubernetes   # kustomize build + kubernetes-validate (bundled schemas)
+#   deploy/validate.sh kubernetes   # kustomize build (kubernetes/, kubernetes-ha/) + kubernetes-validate
 #   deploy/validate.sh compose      # docker-compose.yml against the Compose Specification schema
 #   deploy/validate.sh dockerfile   # hadolint
 #   deploy/validate.sh systemd      # systemd-analyze verify (warnings count as failures)
@@ -45,7 +45,8 @@ validate_kubernetes() {
   out=$(mktemp -d)
   trap 'rm -rf "$out"' RETURN
   rendered=$out/rendered.yaml
-  kubectl kustomize "$deploy/kubernetes" >"$rendered"
+  # The one-replica setup and the overlay that runs replicas on a shared outbox.
+  { kubectl kustomize "$deploy/kubernetes"; echo "---"; kubectl kustomize "$deploy/kubernetes-ha"; } >"$rendered"
   # kubernetes-validate reads multi-document files; the Prometheus Operator's kinds have
   # no bundled schema (tests/it/kit_deploy.rs checks those by hand and with promtool), so
   # each document is validated on its own and those two are set aside.

@@ -285,6 +285,20 @@ fn the_shipped_configurations_pass_check_config() {
         &read(&deploy().join("kubernetes/lookout-node.yaml")),
         &[],
     );
+
+    // Kubernetes, replicas on a shared outbox.
+    let text = read(&deploy().join("kubernetes-ha/lookout.yaml"));
+    let secrets = secrets_dir(&[
+        "webhook-token",
+        "shop-db-password",
+        "dingtalk-secret",
+        "outbox-password",
+    ]);
+    let dir = secrets.path().to_str().expect("utf-8 temp path");
+    let text = text.replace("/run/secrets/lookout", dir);
+    let vars = variables(&without_comment_lines(&text));
+    let env: Vec<(&str, &str)> = vars.iter().map(|var| (var.as_str(), "x")).collect();
+    check_config("kubernetes-ha-lookout.yaml", &text, &env);
 }
 
 #[test]
@@ -1349,5 +1363,68 @@ fn the_local_script_never_loads_over_a_database_it_did_not_load() {
     assert_eq!(
         ours.column("SELECT COUNT(*) > 1000 FROM users"),
         [Some("1".to_owned())]
+    );
+}
+
+#[test]
+fn the_ha_overlay_runs_two_replicas_on_the_shared_outbox() {
+    let ha = |file: &str| document(&deploy().join("kubernetes-ha").join(file));
+    let kustomization = ha("kustomization.yaml");
+    let resources = seq(&kustomization["resources"], "resources");
+    assert!(
+        resources.contains(&"../kubernetes".into()),
+        "an overlay of the base"
+    );
+    assert_eq!(
+        kustomization["configMapGenerator"][0]["behavior"],
+        "replace"
+    );
+    let patch = ha("deployment-patch.yaml");
+    assert_eq!(patch["spec"]["replicas"], "2");
+    assert_eq!(patch["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        patch["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], "0",
+        "a new pod is ready before an old one goes"
+    );
+    let volumes = seq(&patch["spec"]["template"]["spec"]["volumes"], "volumes");
+    let state = volumes
+        .iter()
+        .find(|v| v["name"] == "state")
+        .expect("state volume");
+    assert!(state["emptyDir"].is_object(), "no volume to share: {state}");
+    let pdb = ha("pdb.yaml");
+    assert_eq!(pdb["kind"], "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["minAvailable"], "1");
+    let base = kubernetes("deployment.yaml");
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"], base["spec"]["selector"]["matchLabels"],
+        "the budget covers the Deployment's pods"
+    );
+    // The outbox password: a key of the example Secret, mounted where lookout.yaml reads it.
+    let secret = kubernetes("secret.example.yaml");
+    assert!(secret["stringData"]["outbox-password"].is_string());
+    let config = ha("lookout.yaml");
+    assert_eq!(
+        config["relay"]["outbox_password_file"],
+        "/run/secrets/lookout/outbox-password"
+    );
+    assert!(
+        str_of(&config["relay"]["outbox"], "relay.outbox").starts_with("postgres://"),
+        "the shared outbox"
+    );
+    let sources = seq(
+        &volumes
+            .iter()
+            .find(|v| v["name"] == "secrets")
+            .expect("secrets volume")["projected"]["sources"],
+        "sources",
+    );
+    assert!(
+        sources
+            .iter()
+            .any(|source| seq(&source["secret"]["items"], "items")
+                .iter()
+                .any(|item| item["key"] == "outbox-password")),
+        "the Deployment mounts the outbox password"
     );
 }
