@@ -1,5 +1,9 @@
-//! The outbox: a durable queue of notifications to deliver, in SQLite (WAL) under
-//! `state_dir/outbox.db`.
+//! The outbox: a durable queue of notifications to deliver — in SQLite (WAL) under
+//! `state_dir/outbox.db` for one process ([`sqlite`]), or in a PostgreSQL or MySQL
+//! database that replicas share ([`shared`], `relay.outbox`), behind one contract
+//! ([`Store`]). The tables below are SQLite's; the shared outbox has the same ones,
+//! prefixed `lookout_`, plus the unique dedupe keys, the leases of claimed rows and the
+//! targets' lock rows (see [`shared`]).
 //!
 //! # Data
 //! - `notifications`: one row per accepted webhook notification — the receiver, the raw
@@ -20,7 +24,7 @@
 //!   notification, `firing`/`acked`/`resolved`, who acknowledged it, how many steps
 //!   fired; `escalations`: one row per fired step, keyed (incident, step).
 //!
-//! # Connections
+//! # Connections (SQLite)
 //! The writer thread owns the only read-write connection. The status page and the
 //! statistics read on a separate read-only connection (WAL readers never block the
 //! writer), so no read queues in front of a webhook's commit.
@@ -53,7 +57,7 @@
 //!
 //! # Recovery
 //! Nothing to do: on start every `pending` row whose `next_attempt_at` has passed is due
-//! again, an open digest resumes at its next unsent part, and pauses still in force are
+//! again (on a shared outbox, once the lease of the replica that claimed it ended), an open digest resumes at its next unsent part, and pauses still in force are
 //! restored. A crash between a send and its `delivered` mark resends that message once
 //! (at-least-once; duplicates are bounded by the sends in flight at the crash). SQLite's
 //! WAL recovery restores the last committed state. Schema versions are tracked in
