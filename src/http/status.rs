@@ -195,6 +195,14 @@ fn render(
             listen => config.listen.to_string(),
             timezone => config.timezone.name(),
             state_dir => config.state_dir.display().to_string(),
+            outbox => match &config.relay.outbox {
+                crate::config::OutboxLocation::StateDir => "SQLite in the state directory".to_owned(),
+                crate::config::OutboxLocation::Shared(shared) => format!(
+                    "shared by replicas: {} (lease {})",
+                    crate::configfile::secret::redact_url(&shared.database.url),
+                    humantime::format_duration(shared.lease)
+                ),
+            },
             host_enabled => config.host.enabled,
             databases => config.databases.keys().cloned().collect::<Vec<_>>(),
             receivers => config.receivers.keys().cloned().collect::<Vec<_>>(),

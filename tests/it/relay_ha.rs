@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::support::db::{MariaDb, PASSWORD, Postgres};
 use crate::support::exposition::labels;
 use crate::support::mocks::{DingTalkMock, Misbehave, Times};
-use crate::support::{Lookout, poll_until};
+use crate::support::{Lookout, http_get, poll_until};
 
 /// The lease every replica uses: a dead replica's rows wait this long.
 const LEASE: Duration = Duration::from_secs(5);
@@ -149,6 +149,13 @@ fn replicas_on_postgresql_start_at_once_and_deliver_what_both_of_a_pair_posted_o
         rows,
         vec![Some("30".to_owned())],
         "one row per notification"
+    );
+    let page = http_get(&replicas[2].url("/"), &[])
+        .expect("status page")
+        .text();
+    assert!(
+        page.contains("shared by replicas: postgres://lookout@127.0.0.1:5432/"),
+        "the status page says where the outbox is"
     );
 }
 
