@@ -225,6 +225,7 @@ fn query_with(config: &crate::config::Config, name: &str) -> ExitCode {
 }
 
 fn serve(cli: &Cli) -> ExitCode {
+    crate::malloc::tune_for_idle();
     let overrides = cli.overrides();
     let path = cli.config_path();
     let config = match state::load_config(path.as_deref(), &overrides) {
@@ -244,6 +245,7 @@ fn serve(cli: &Cli) -> ExitCode {
 /// `lookout demo`: prepare the shop database, then serve the built-in demo config while
 /// the simulator writes to it.
 fn demo(cli: &Cli) -> ExitCode {
+    crate::malloc::tune_for_idle();
     let overrides = cli.overrides();
     let state_dir = overrides
         .state_dir

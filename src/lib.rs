@@ -23,6 +23,7 @@ pub mod configfile;
 pub mod demo;
 pub mod exporter;
 pub mod http;
+pub mod malloc;
 pub mod notify;
 pub mod outbox;
 pub mod shutdown;

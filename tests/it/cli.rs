@@ -346,3 +346,58 @@ fn reload_to_a_zero_interval_is_refused_and_lookout_keeps_running() {
     assert_eq!(reload_gauge(&lookout), Some(0.0));
     assert!(!lookout.stderr().contains("panicked"), "{}", lookout.logs());
 }
+
+/// The environment lookout runs with, from `/proc/PID/environ`.
+fn environ_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .expect("read environ")
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+#[test]
+fn the_server_tunes_malloc_for_idling_unless_the_operator_did() {
+    // Untuned: the server re-executes itself, same process, with glibc tuned.
+    let lookout = Lookout::start("host: { enabled: false }\n");
+    let environ = environ_of(lookout.pid());
+    for setting in [
+        "MALLOC_ARENA_MAX=1",
+        "MALLOC_MMAP_THRESHOLD_=32768",
+        "MALLOC_TRIM_THRESHOLD_=65536",
+    ] {
+        assert!(
+            environ.contains(&setting.to_owned()),
+            "{setting}: {environ:?}"
+        );
+    }
+    // Set by the operator: kept as given.
+    let dir = tempfile::tempdir().unwrap();
+    let addr = crate::support::free_addr();
+    let mut child = Command::new(crate::support::lookout::binary())
+        .args(["--listen", &addr.to_string(), "--state-dir"])
+        .arg(dir.path().join("state"))
+        .current_dir(dir.path())
+        .env("MALLOC_ARENA_MAX", "4")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    poll_until(Duration::from_secs(20), "lookout ready", || {
+        http_get(&format!("http://{addr}/-/ready"), &[])
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+    let environ = environ_of(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        environ.contains(&"MALLOC_ARENA_MAX=4".to_owned()),
+        "{environ:?}"
+    );
+    assert!(
+        !environ
+            .iter()
+            .any(|v| v.starts_with("MALLOC_MMAP_THRESHOLD_")),
+        "the operator's tuning is theirs alone: {environ:?}"
+    );
+}
