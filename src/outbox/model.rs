@@ -189,3 +189,13 @@ impl Redriven {
         self.channels.values().sum()
     }
 }
+
+/// The keys of the parts already sent, as stored: `key,key,…,` (each appended with its
+/// comma as it is sent).
+pub(crate) fn parts_sent(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

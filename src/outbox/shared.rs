@@ -35,7 +35,7 @@ use sha2::{Digest as _, Sha256};
 use super::Error;
 use super::model::{
     Accepted, Acked, ChannelStats, Delivery, IncidentPage, NewNotification, OpenIncident, Redrive,
-    Redriven, Row, SizePrune, Storage, StoredDigest, now_ms,
+    Redriven, Row, SizePrune, Storage, StoredDigest, now_ms, parts_sent,
 };
 use super::store::{Budget, Store, TargetState};
 use crate::config::SharedOutbox;
@@ -295,7 +295,7 @@ impl Inner {
                     payload,
                     attempts: r.int(5)?,
                     received_at_ms: r.int(6)?,
-                    sent_parts: split_parts(&r.text(7)?),
+                    sent_parts: parts_sent(&r.text(7)?),
                     too_long: r.int(8)? != 0,
                     incident_id: r.opt_int(9)?,
                 });
@@ -331,13 +331,6 @@ impl Inner {
             Ok(())
         })
     }
-}
-
-fn split_parts(sent: &str) -> Vec<String> {
-    sent.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Opens, updates or resolves `n`'s incident, in the transaction that stores `n`. The
@@ -723,7 +716,7 @@ impl Store for Shared {
                 id: r.int(0)?,
                 channel: r.text(1)?,
                 messages: r.text(2)?,
-                sent_parts: split_parts(&r.text(3)?),
+                sent_parts: parts_sent(&r.text(3)?),
                 attempts: r.int(4)?,
                 next_attempt_at_ms: r.int(5)?,
                 rows: Vec::new(),

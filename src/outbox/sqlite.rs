@@ -16,7 +16,9 @@ use super::Error;
 use super::model::{
     Accepted, ChannelStats, Delivery, NewNotification, Row, SizePrune, Storage, now_ms, summary,
 };
-use super::model::{Acked, IncidentPage, OpenIncident, Redrive, Redriven, StoredDigest};
+use super::model::{
+    Acked, IncidentPage, OpenIncident, Redrive, Redriven, StoredDigest, parts_sent,
+};
 use super::store::{Budget, Store, TargetState};
 use crate::alert::Notification;
 
@@ -212,11 +214,7 @@ impl Sqlite {
                     payload,
                     attempts: r.get(5)?,
                     received_at_ms: r.get(6)?,
-                    sent_parts: sent
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
+                    sent_parts: parts_sent(&sent),
                     too_long: r.get(8)?,
                     incident_id: r.get(9)?,
                 });

@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension as _, params};
 
 use super::{Error, Sqlite};
-use crate::outbox::model::StoredDigest;
+use crate::outbox::model::{StoredDigest, parts_sent};
 
 impl Sqlite {
     /// Stores a digest of `rows` (pending deliveries of `channel`) before it is sent.
@@ -59,11 +59,7 @@ impl Sqlite {
                             id: r.get(0)?,
                             channel: r.get(1)?,
                             messages: r.get(2)?,
-                            sent_parts: sent
-                                .split(',')
-                                .filter(|s| !s.is_empty())
-                                .map(str::to_owned)
-                                .collect(),
+                            sent_parts: parts_sent(&sent),
                             attempts: r.get(4)?,
                             next_attempt_at_ms: r.get(5)?,
                             rows: Vec::new(),

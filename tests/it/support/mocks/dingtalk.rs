@@ -329,6 +329,28 @@ impl DingTalkMock {
             .collect()
     }
 
+    /// How a storm's alerts show in the delivered messages: (alerts shown, alerts
+    /// counted in a digest's "…另有 N 条告警"). An alert shows when any message contains
+    /// one of its `marks` (its id line or name in a message of its own, the first eight
+    /// digits of its fingerprint in a digest's line).
+    pub(crate) fn alerts_represented(&self, marks: &[Vec<String>]) -> (usize, usize) {
+        let texts = self.texts();
+        let omitted = texts
+            .iter()
+            .filter_map(|t| t.split("…另有 ").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse::<usize>().ok())
+            .sum();
+        let shown = marks
+            .iter()
+            .filter(|marks| {
+                marks
+                    .iter()
+                    .any(|mark| texts.iter().any(|t| t.contains(mark.as_str())))
+            })
+            .count();
+        (shown, omitted)
+    }
+
     /// For each delivered message, the mobiles it actually pings.
     pub(crate) fn pings(&self) -> Vec<Vec<String>> {
         self.messages().iter().map(pinged_mobiles).collect()
