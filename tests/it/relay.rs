@@ -8,38 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::exposition::{Exposition, labels};
 use crate::support::mocks::{DingTalkMock, Misbehave, Times};
+use crate::support::payloads::{firing, single};
 use crate::support::{Lookout, http_get, poll_until};
-use serde_json::json;
-
-fn notification(name: &str, alerts: &[(String, String)]) -> String {
-    let alerts: Vec<_> = alerts
-        .iter()
-        .map(|(id, fingerprint)| {
-            json!({
-                "status": "firing",
-                "labels": { "alertname": name, "severity": "critical", "id": id },
-                "annotations": { "summary": format!("{name} {id}") },
-                "startsAt": "2026-11-22T02:10:05Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "fingerprint": fingerprint,
-            })
-        })
-        .collect();
-    json!({
-        "version": "4", "status": "firing", "receiver": "critical",
-        "groupKey": format!("{{}}:{{alertname=\"{name}\", batch=\"{}\"}}", alerts.len()),
-        "groupLabels": { "alertname": name }, "commonLabels": { "alertname": name, "severity": "critical" },
-        "externalURL": "http://am:9093", "alerts": alerts,
-    })
-    .to_string()
-}
-
-fn single(name: &str) -> String {
-    notification(
-        name,
-        &[("1".to_owned(), format!("{:016x}", fastrand::u64(..)))],
-    )
-}
 
 fn metrics(lookout: &Lookout) -> Exposition {
     let body = http_get(&lookout.url("/metrics"), &[])
@@ -142,7 +112,7 @@ fn an_alert_storm_stays_within_the_budget_and_represents_every_alert() {
             })
             .collect();
         all.extend(alerts.iter().cloned());
-        lookout.post_alerts("critical", &notification("StormAlert", &alerts));
+        lookout.post_alerts("critical", &firing("StormAlert", &alerts));
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(started.elapsed() < Duration::from_secs(60));

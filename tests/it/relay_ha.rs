@@ -11,11 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::support::db::{MariaDb, PASSWORD, Postgres};
 use crate::support::exposition::labels;
 use crate::support::mocks::{DingTalkMock, Misbehave, Times};
+use crate::support::payloads::{firing, single};
 use crate::support::{Lookout, http_get, poll_until};
 
 /// The lease every replica uses: a dead replica's rows wait this long.
@@ -32,37 +31,6 @@ receivers:
 ",
         LEASE.as_secs(),
         mock.webhook_url()
-    )
-}
-
-/// A notification of `alerts` (id, fingerprint) named `name`, as Alertmanager sends it.
-fn notification(name: &str, alerts: &[(String, String)]) -> String {
-    let alerts: Vec<_> = alerts
-        .iter()
-        .map(|(id, fingerprint)| {
-            json!({
-                "status": "firing",
-                "labels": { "alertname": name, "severity": "critical", "id": id },
-                "annotations": { "summary": format!("{name} {id}") },
-                "startsAt": "2026-12-07T02:10:05Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "fingerprint": fingerprint,
-            })
-        })
-        .collect();
-    json!({
-        "version": "4", "status": "firing", "receiver": "critical",
-        "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),
-        "groupLabels": { "alertname": name }, "commonLabels": { "alertname": name, "severity": "critical" },
-        "externalURL": "http://am:9093", "alerts": alerts,
-    })
-    .to_string()
-}
-
-fn single(name: &str) -> String {
-    notification(
-        name,
-        &[("1".to_owned(), format!("{:016x}", fastrand::u64(..)))],
     )
 }
 
@@ -188,7 +156,7 @@ fn a_storm_over_three_replicas_stays_within_one_robots_budget() {
     for i in 0..300 {
         let alert = (i.to_string(), format!("{i:08x}{i:08x}"));
         all.push(alert.clone());
-        let body = notification(&format!("HaStorm{i:03}"), &[alert]);
+        let body = firing(&format!("HaStorm{i:03}"), &[alert]);
         let answer = replicas[i % 3].post_alerts("critical", &body);
         assert_eq!(answer["status"], "accepted", "{answer}");
     }

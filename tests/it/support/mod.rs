@@ -12,6 +12,7 @@ pub(crate) mod http;
 pub(crate) mod lookout;
 pub(crate) mod markdown;
 pub(crate) mod mocks;
+pub(crate) mod payloads;
 pub(crate) mod peers;
 pub(crate) mod process;
 pub(crate) mod proxy;
