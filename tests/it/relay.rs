@@ -70,22 +70,7 @@ fn a_crash_mid_delivery_loses_nothing() {
     );
 
     let lookout = Lookout::start_with_state(&config, state.path());
-    poll_until(
-        Duration::from_secs(120),
-        "every notification delivered after the restart",
-        || {
-            let texts = mock.texts();
-            let missing = names
-                .iter()
-                .filter(|n| !texts.iter().any(|t| t.contains(n.as_str())))
-                .count();
-            if missing == 0 {
-                Ok(())
-            } else {
-                Err(format!("{missing} missing\n{}", lookout.logs()))
-            }
-        },
-    );
+    mock.wait_for_all(&names, Duration::from_secs(120), || lookout.logs());
     let duplicates = mock.messages().len() - names.len();
     // One worker per channel sends one message at a time: at most one was in flight.
     assert!(

@@ -62,23 +62,10 @@ fn post_to_both(a: &Lookout, b: &Lookout, body: &str) {
 
 /// Every name delivered exactly once (each message carries one notification).
 fn delivered_once(mock: &DingTalkMock, names: &[String], replicas: &[Lookout]) {
-    poll_until(
-        Duration::from_secs(60),
-        "every notification delivered",
-        || {
-            let texts = mock.texts();
-            let missing = names
-                .iter()
-                .filter(|n| !texts.iter().any(|t| t.contains(n.as_str())))
-                .count();
-            if missing == 0 {
-                Ok(())
-            } else {
-                let logs: Vec<String> = replicas.iter().map(Lookout::logs).collect();
-                Err(format!("{missing} missing\n{}", logs.join("\n----\n")))
-            }
-        },
-    );
+    mock.wait_for_all(names, Duration::from_secs(60), || {
+        let logs: Vec<String> = replicas.iter().map(Lookout::logs).collect();
+        logs.join("\n----\n")
+    });
     // Give a second delivery the time it would need to show.
     std::thread::sleep(Duration::from_secs(2));
     let texts = mock.texts();
@@ -267,22 +254,7 @@ fn kill_9_of_the_replica_holding_leases_loses_nothing() {
         );
         killed_at.elapsed()
     };
-    poll_until(
-        Duration::from_secs(120),
-        "every notification delivered",
-        || {
-            let texts = mock.texts();
-            let missing = names
-                .iter()
-                .filter(|n| !texts.iter().any(|t| t.contains(n.as_str())))
-                .count();
-            if missing == 0 {
-                Ok(())
-            } else {
-                Err(format!("{missing} missing"))
-            }
-        },
-    );
+    mock.wait_for_all(&names, Duration::from_secs(120), String::new);
     std::thread::sleep(Duration::from_secs(1));
     let duplicates = mock.messages().len() - names.len();
     assert!(

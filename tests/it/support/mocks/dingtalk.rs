@@ -329,6 +329,28 @@ impl DingTalkMock {
             .collect()
     }
 
+    /// Waits up to `within` until every name shows in some delivered message; on a
+    /// timeout the failure tells how many are missing and `context()` (logs).
+    pub(crate) fn wait_for_all(
+        &self,
+        names: &[String],
+        within: Duration,
+        context: impl Fn() -> String,
+    ) {
+        super::super::poll_until(within, "every notification delivered", || {
+            let texts = self.texts();
+            let missing = names
+                .iter()
+                .filter(|n| !texts.iter().any(|t| t.contains(n.as_str())))
+                .count();
+            if missing == 0 {
+                Ok(())
+            } else {
+                Err(format!("{missing} missing\n{}", context()))
+            }
+        });
+    }
+
     /// How a storm's alerts show in the delivered messages: (alerts shown, alerts
     /// counted in a digest's "…另有 N 条告警"). An alert shows when any message contains
     /// one of its `marks` (its id line or name in a message of its own, the first eight
