@@ -13,6 +13,11 @@
 //! - A rate-limit answer pauses that target only (persisted; DingTalk: 10 min) and keeps
 //!   the rows; a transient failure retries with capped, jittered backoff; a permanent one
 //!   makes dead letters; "too long" re-renders at half size once, then gives up.
+//! - With an outbox shared by replicas, every replica runs every channel's worker: the
+//!   outbox hands each row and each open digest to one of them (claims with leases),
+//!   and decides each send against the target's budget across all of them
+//!   (`take_send`); a replica's windows are its view, restored from the outbox before a
+//!   worker chooses between single messages and a digest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -224,8 +229,9 @@ impl Dispatcher {
         if let Some(channel) = self.channels.load().channel(&name).cloned() {
             self.seed_windows(&channel).await;
         }
-        // The worker is the only writer of its channel's digests: it reads the open one
-        // (left by a failure or a crash) once, then keeps it in hand.
+        // A digest the worker opened stays in its hand until it closes; one it does not
+        // hold (left by a failure, a crash or a replica that died) is claimed here at the
+        // start and at every step.
         let mut digest = loop {
             match self.outbox.open_digest_of(&name, now_ms()).await {
                 Ok(digest) => break digest,
