@@ -214,11 +214,7 @@ pub(super) async fn migrate(conn: &mut Conn, dialect: Dialect) -> Result<(), Mig
             check(found)
         }
         Dialect::Mysql => {
-            let locked = conn
-                .query("SELECT GET_LOCK(?, 60)", params![MYSQL_LOCK])
-                .await?
-                .first()
-                .and_then(|row| row.opt_int(0).ok().flatten());
+            let locked = session_lock(conn, "SELECT GET_LOCK(?, 60)").await?;
             if locked != Some(1) {
                 return Err(Migration::Sql(SqlError::new(
                     "waited 60 s for another replica's schema migration",
@@ -226,11 +222,7 @@ pub(super) async fn migrate(conn: &mut Conn, dialect: Dialect) -> Result<(), Mig
             }
             let result = migrate_mysql(conn).await;
             // The lock is the session's: release it before the connection goes back.
-            if conn
-                .query("SELECT RELEASE_LOCK(?)", params![MYSQL_LOCK])
-                .await
-                .is_err()
-            {
+            if session_lock(conn, "SELECT RELEASE_LOCK(?)").await.is_err() {
                 tracing::warn!(
                     "cannot release the outbox schema lock; it ends with the connection"
                 );
@@ -238,6 +230,15 @@ pub(super) async fn migrate(conn: &mut Conn, dialect: Dialect) -> Result<(), Mig
             result
         }
     }
+}
+
+/// Takes or gives back MySQL's migration lock (`sql` names it as its one parameter); the
+/// lock belongs to the session and outlives the transaction that asked for it.
+async fn session_lock(conn: &mut Conn, sql: &str) -> Result<Option<i64>, SqlError> {
+    let mut tx = conn.begin().await?;
+    let answer = tx.query_one(sql, params![MYSQL_LOCK]).await?.opt_int(0)?;
+    tx.commit().await?;
+    Ok(answer)
 }
 
 async fn migrate_mysql(conn: &mut Conn) -> Result<(), Migration> {

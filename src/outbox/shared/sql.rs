@@ -447,22 +447,6 @@ impl Conn {
         }
     }
 
-    /// One row of `sql` outside a transaction.
-    pub(super) async fn query(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<Vec<Row>, SqlError> {
-        match self {
-            Conn::Postgres(client) => {
-                let statement = client.prepare_cached(&numbered(sql)).await?;
-                let rows = client.query(&statement, &pg_params(params)).await?;
-                pg_rows(&rows)
-            }
-            Conn::Mysql(conn) => my_rows(conn.exec(sql, my_params(params)).await?),
-        }
-    }
-
     pub(super) async fn begin(&mut self) -> Result<Tx<'_>, SqlError> {
         match self {
             Conn::Postgres(client) => Ok(Tx::Postgres(client.transaction().await?)),
